@@ -1,0 +1,155 @@
+"""RunConfig: every experiment setting of a run, and its TOML form.
+
+The GUI builds a RunConfig from its panels and saves it as `config.toml` in the run
+directory; `workbench train --config run.toml` reads the same file. Validation lives
+here so the CLI and the GUI give the same messages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import UserError
+
+TASKS = ("text-classification",)
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DEFAULT_MODEL = "default"
+
+
+@dataclass
+class RunConfig:
+    """One fine-tuning run. Defaults are tuned for the bundled MiniLM on a few thousand
+    short sentences (see bench/ and the README for how they were chosen)."""
+
+    data: str = ""
+    """Training data: .csv, .tsv, .jsonl/.json or .parquet."""
+    eval_data: str | None = None
+    """Validation data; when absent a stratified `eval_split` of `data` is held out."""
+    text_column: str | None = None
+    """Column with the text; guessed when absent."""
+    label_column: str | None = None
+    """Column with the label (strings or integers); guessed when absent."""
+    model: str = DEFAULT_MODEL
+    """"default" (the bundled all-MiniLM-L6-v2) or a Hugging Face model folder."""
+    task: str = "text-classification"
+    epochs: int = 1
+    batch_size: int = 32
+    learning_rate: float = 1e-4
+    warmup_ratio: float = 0.1
+    """Fraction of the steps during which the learning rate rises linearly from 0."""
+    weight_decay: float = 0.01
+    max_length: int = 128
+    """Longer texts are truncated to this many tokens."""
+    max_grad_norm: float = 1.0
+    seed: int = 42
+    precision: str = "auto"
+    """auto picks bf16 only where it is fast (GPUs and CPUs with native bf16)."""
+    device: str = "auto"
+    eval_split: float = 0.1
+    eval_every_steps: int = 0
+    """Also evaluate every N optimizer steps (0: only at the end of each epoch)."""
+    log_every_steps: int = 5
+    output: str | None = None
+    """Run directory; a new folder under the user's runs folder when absent."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise UserError naming the first setting that cannot work."""
+        if self.task not in TASKS:
+            raise UserError(f"unknown task {self.task!r}; choose one of: {', '.join(TASKS)}")
+        if self.precision not in PRECISIONS:
+            raise UserError(
+                f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}"
+            )
+        if self.device not in DEVICES:
+            raise UserError(f"unknown device {self.device!r}; choose one of: {', '.join(DEVICES)}")
+        _check_int("epochs", self.epochs, 1)
+        _check_int("batch_size", self.batch_size, 1)
+        _check_int("max_length", self.max_length, 8, 8192)
+        _check_int("seed", self.seed, 0)
+        _check_int("eval_every_steps", self.eval_every_steps, 0)
+        _check_int("log_every_steps", self.log_every_steps, 1)
+        _check_float("learning_rate", self.learning_rate, 0.0, 1.0, low_open=True)
+        _check_float("warmup_ratio", self.warmup_ratio, 0.0, 1.0)
+        _check_float("weight_decay", self.weight_decay, 0.0, 10.0)
+        _check_float("max_grad_norm", self.max_grad_norm, 0.0, 1e6)
+        _check_float("eval_split", self.eval_split, 0.0, 0.9, low_open=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_toml(self) -> str:
+        """The TOML text that `from_toml` reads back to an equal RunConfig."""
+        lines = ["# Workbench run configuration: `workbench train --config <this file>`"]
+        for key, value in self.to_dict().items():
+            if value is None:
+                continue  # TOML has no null; absent means "not set".
+            lines.append(f"{key} = {_toml_value(value)}")
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise UserError(
+                f"unknown setting(s) {', '.join(unknown)}; known settings are: {', '.join(sorted(known))}"
+            )
+        return cls(**values)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> RunConfig:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise UserError(f"config file {path} does not exist; check the path") from None
+        except OSError as exc:
+            raise UserError(f"cannot read config file {path}: {exc.strerror}") from None
+        try:
+            values = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise UserError(f"config file {path} is not valid TOML: {exc}") from None
+        config = cls.from_dict(values)
+        # Relative data paths in a config file are relative to the file, not the shell.
+        for key in ("data", "eval_data"):
+            value = getattr(config, key)
+            if value and not Path(value).is_absolute():
+                setattr(config, key, str((path.parent / value).resolve()))
+        return config
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def _check_int(name: str, value: Any, low: int, high: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UserError(f"{name} must be a whole number, got {value!r}")
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise UserError(f"{name} must be {bound}, got {value}")
+
+
+def _check_float(
+    name: str, value: Any, low: float, high: float, *, low_open: bool = False
+) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise UserError(f"{name} must be a number, got {value!r}")
+    too_low = value <= low if low_open else value < low
+    if too_low or value > high:
+        side = "greater than" if low_open else "at least"
+        raise UserError(f"{name} must be {side} {low} and at most {high}, got {value}")

@@ -1,0 +1,119 @@
+"""From a DataFrame and two column names to (texts, label ids), with the checks a user needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import UserError
+
+
+@dataclass
+class LabelledTexts:
+    texts: list[str]
+    label_ids: list[int]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, indices: list[int] | np.ndarray) -> LabelledTexts:
+        return LabelledTexts([self.texts[i] for i in indices], [self.label_ids[i] for i in indices])
+
+
+def label_counts(frame: pd.DataFrame, label_column: str) -> dict[str, int]:
+    """How many rows carry each label, most frequent first (for the Data panel)."""
+    counts = frame[label_column].dropna().map(_label_name).value_counts()
+    return {str(k): int(v) for k, v in counts.items()}
+
+
+def check_columns(frame: pd.DataFrame, text_column: str, label_column: str | None, name: str) -> None:
+    available = ", ".join(map(str, frame.columns))
+    for role, column in (("text", text_column), ("label", label_column)):
+        if column is not None and column not in frame.columns:
+            option = "--text-column" if role == "text" else "--label-column"
+            raise UserError(
+                f"{name} has no column {column!r}; pick the {role} column with {option} "
+                f"(available: {available})"
+            )
+
+
+def make_examples(
+    frame: pd.DataFrame,
+    text_column: str,
+    label_column: str,
+    labels: list[str] | None = None,
+    name: str = "data",
+) -> tuple[LabelledTexts, list[str]]:
+    """Texts and label ids. With `labels` given (eval data, a trained model), rows must use
+    those labels; otherwise the label set is read from the data, sorted."""
+    check_columns(frame, text_column, label_column, name)
+    texts = frame[text_column]
+    raw_labels = frame[label_column]
+    keep = texts.notna() & raw_labels.notna()
+    texts = texts[keep].astype(str)
+    keep_text = texts.str.strip() != ""
+    texts, raw_labels = texts[keep_text], raw_labels[keep][keep_text]
+    if len(texts) == 0:
+        raise UserError(
+            f"the text column {text_column!r} of {name} is empty; pick the column that holds "
+            "the text with --text-column"
+        )
+    names = raw_labels.map(_label_name)
+    if labels is None:
+        labels = sorted(set(names), key=_label_sort_key)
+        if len(labels) < 2:
+            raise UserError(
+                f"{name} has only one class ({labels[0]!r}) in column {label_column!r}; "
+                "text classification needs at least two: add examples of another class "
+                "or pick another label column with --label-column"
+            )
+    index = {label: i for i, label in enumerate(labels)}
+    unknown = sorted(set(names) - set(index), key=_label_sort_key)
+    if unknown:
+        shown = ", ".join(map(repr, unknown[:5]))
+        raise UserError(
+            f"{name} has labels the model was not trained on: {shown}; "
+            f"the known labels are {', '.join(map(repr, labels))}"
+        )
+    return LabelledTexts(texts.tolist(), [index[n] for n in names]), labels
+
+
+def stratified_split(
+    data: LabelledTexts, fraction: float, seed: int
+) -> tuple[LabelledTexts, LabelledTexts]:
+    """Hold out `fraction` of each class (at least one example of each class with two or more)."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(data.label_ids)
+    held: list[int] = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        rng.shuffle(members)
+        n = int(round(len(members) * fraction))
+        if len(members) >= 2:
+            n = min(max(n, 1), len(members) - 1)
+        else:
+            n = 0
+        held.extend(members[:n].tolist())
+    held_set = set(held)
+    train = [i for i in range(len(data)) if i not in held_set]
+    if not held:
+        raise UserError("too few examples to hold out a validation split; add data or give --eval-data")
+    return data.subset(train), data.subset(sorted(held))
+
+
+def _label_name(value: object) -> str:
+    # 1 and 1.0 (pandas turns int columns with gaps into floats) are the same label.
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (np.integer,)):
+        return str(int(value))
+    return str(value).strip()
+
+
+def _label_sort_key(label: str) -> tuple[int, float | str]:
+    try:
+        return (0, float(label))
+    except ValueError:
+        return (1, label)

@@ -1,0 +1,78 @@
+"""Plain, immutable events the engine reports while it trains.
+
+The CLI prints them, the GUI plots them, and every one of them is appended to the run's
+`metrics.jsonl`, so a run's curves can be rebuilt from disk. No Qt and no tensors here:
+only numbers, strings, lists and dicts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_dir: str
+    total_steps: int
+    num_train_examples: int
+    num_eval_examples: int
+    labels: list[str]
+    device: str
+    precision: str
+    kind: str = "run_started"
+
+
+@dataclass(frozen=True)
+class StepLogged:
+    step: int
+    total_steps: int
+    epoch: float
+    loss: float
+    learning_rate: float
+    examples_per_second: float
+    elapsed_seconds: float
+    eta_seconds: float
+    kind: str = "step"
+
+
+@dataclass(frozen=True)
+class EvalFinished:
+    """An evaluation on the validation data: `metrics` has loss, accuracy, f1_macro,
+    and `report` / `confusion_matrix` / `labels` for the per-class view."""
+
+    step: int
+    epoch: float
+    metrics: dict[str, Any]
+    kind: str = "eval"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should know that is not an error (a fallback, a skipped row)."""
+
+    message: str
+    kind: str = "notice"
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    """The last event of every run. status is "completed", "stopped" or "failed";
+    a stopped run still has a usable model in `run_dir/model`."""
+
+    status: str
+    run_dir: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    kind: str = "finished"
+
+
+Event = RunStarted | StepLogged | EvalFinished | Notice | RunFinished
+EventSink = Callable[[Event], None]
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """The JSON-ready form written to metrics.jsonl."""
+    return dataclasses.asdict(event)

@@ -1,0 +1,1 @@
+"""Exports of trained models into formats the rest of the ecosystem loads."""

@@ -1,0 +1,1 @@
+"""Model families implemented in plain PyTorch, loading Hugging Face checkpoint folders."""

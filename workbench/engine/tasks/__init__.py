@@ -1,0 +1,1 @@
+"""One module per task: the head, how to build it from a checkpoint, and its metrics."""

@@ -1,0 +1,1 @@
+"""The training procedure, in small named pieces: batching, optimizer/schedule, precision, loop."""
