@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from workbench.config import RunConfig
     from workbench.engine.events import EventSink
     from workbench.engine.predict import Predictor
-    from workbench.engine.train.loop import RunResult
+    from workbench.engine.training.loop import RunResult
 
 
 def train(
@@ -25,7 +25,7 @@ def train(
     """Fine-tune as `config` says; report through `on_event`; stop soon after `should_stop()`
     turns true (the model trained so far is saved and evaluated). Raises UserError for bad
     input before anything is written; the last event is always RunFinished."""
-    from workbench.engine.train.loop import train as _train
+    from workbench.engine.training.loop import train as _train
 
     return _train(config, on_event=on_event, should_stop=should_stop)
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from workbench.engine.train.batching import collate, sorted_batches
-from workbench.engine.train.precision import Precision
+from workbench.engine.training.batching import collate, sorted_batches
+from workbench.engine.training.precision import Precision
 
 
 @torch.no_grad()

@@ -11,7 +11,7 @@ from workbench.engine.inference import predict_logits, softmax
 from workbench.engine.models.registry import resolve_model
 from workbench.engine.tasks.classification import build_classifier
 from workbench.engine.tokenizer import TextTokenizer
-from workbench.engine.train.precision import Precision, pick_device
+from workbench.engine.training.precision import Precision, pick_device
 from workbench.errors import UserError
 
 

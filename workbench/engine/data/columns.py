@@ -28,7 +28,7 @@ def guess_columns(frame: pd.DataFrame) -> ColumnGuess:
         lengths = {
             c: sample[c].astype(str).str.len().mean()
             for c in columns
-            if c != label and sample[c].dtype == object
+            if c != label and _is_text(sample[c])
         }
         text = max(lengths, key=lengths.get) if lengths else None
     if label is None:
@@ -36,3 +36,7 @@ def guess_columns(frame: pd.DataFrame) -> ColumnGuess:
         if candidates:
             label = min(candidates, key=lambda c: sample[c].nunique(dropna=True))
     return ColumnGuess(text=text, label=label)
+
+
+def _is_text(column: pd.Series) -> bool:
+    return column.dtype == object or pd.api.types.is_string_dtype(column)

@@ -51,8 +51,9 @@ def load_table(path: str | Path) -> pd.DataFrame:
 
 
 def _read_json(path: Path) -> pd.DataFrame:
-    # A .json file is either JSON Lines in disguise or one array of records.
-    try:
-        return pd.read_json(path, lines=True, encoding="utf-8", dtype=False)
-    except ValueError:
+    # A .json file is either one array of records or JSON Lines in disguise.
+    with open(path, encoding="utf-8") as handle:
+        head = handle.read(4096).lstrip()
+    if head.startswith("["):
         return pd.read_json(path, encoding="utf-8", dtype=False)
+    return pd.read_json(path, lines=True, encoding="utf-8", dtype=False)

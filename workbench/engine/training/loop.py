@@ -49,9 +49,9 @@ from workbench.engine.tasks.classification import (
     export_config,
 )
 from workbench.engine.tokenizer import TextTokenizer
-from workbench.engine.train.batching import collate, length_grouped_batches
-from workbench.engine.train.optim import linear_schedule, make_optimizer
-from workbench.engine.train.precision import Precision, pick_device, pick_precision
+from workbench.engine.training.batching import collate, length_grouped_batches
+from workbench.engine.training.optim import linear_schedule, make_optimizer
+from workbench.engine.training.precision import Precision, pick_device, pick_precision
 from workbench.errors import UserError
 
 

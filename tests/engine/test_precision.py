@@ -1,0 +1,37 @@
+"""Precision `auto` never picks a bf16 that this CPU runs slowly."""
+
+from __future__ import annotations
+
+import torch
+
+from workbench.engine.training import precision as precision_module
+from workbench.engine.training.precision import pick_precision
+
+
+def test_auto_on_cpu_takes_fp32_when_bf16_is_slower(monkeypatch):
+    monkeypatch.setattr(precision_module, "cpu_bf16_speedup", lambda: 0.02)
+    assert pick_precision("auto", torch.device("cpu")).name == "fp32"
+
+
+def test_auto_on_cpu_takes_bf16_only_when_clearly_faster(monkeypatch):
+    monkeypatch.setattr(precision_module, "cpu_bf16_speedup", lambda: 2.3)
+    chosen = pick_precision("auto", torch.device("cpu"))
+    assert chosen.name == "bf16" and chosen.pad_multiple == 16
+
+
+def test_the_probe_measures_this_cpu():
+    speedup = precision_module.cpu_bf16_speedup()
+    assert speedup > 0
+    if torch.backends.cpu.get_cpu_capability() == "AVX2":
+        assert speedup < 1  # no native bf16: emulated bf16 is slower
+
+
+def test_explicit_choices_are_respected_and_fp16_on_cpu_is_refused():
+    import pytest
+
+    from workbench.errors import UserError
+
+    assert pick_precision("fp32", torch.device("cpu")).name == "fp32"
+    assert pick_precision("bf16", torch.device("cpu")).name == "bf16"
+    with pytest.raises(UserError, match="fp16 is not supported on the CPU"):
+        pick_precision("fp16", torch.device("cpu"))

@@ -1,0 +1,123 @@
+"""A training run: what it writes, what it reports, how it stops, and that it repeats."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+from workbench.config import RunConfig
+from workbench.engine import load_predictor, train
+from workbench.engine.events import EvalFinished, RunFinished, RunStarted, StepLogged
+from workbench.errors import UserError
+
+
+def small_config(data, **overrides) -> RunConfig:
+    values = dict(data=str(data), epochs=1, batch_size=8, max_length=32, log_every_steps=1, learning_rate=2e-4)
+    values.update(overrides)
+    return RunConfig(**values)
+
+
+def test_a_run_writes_config_metrics_results_and_model(trained_run):
+    config = tomllib.loads((trained_run / "config.toml").read_text(encoding="utf-8"))
+    assert config["text_column"] == "text" and config["label_column"] == "label"
+    assert config["output"] == str(trained_run)
+    results = json.loads((trained_run / "eval_results.json").read_text(encoding="utf-8"))
+    for key in ("accuracy", "f1_macro", "loss", "train_examples_per_second", "train_seconds", "report", "confusion_matrix"):
+        assert key in results
+    assert results["status"] == "completed"
+    assert sum(map(sum, results["confusion_matrix"])) == results["num_examples"]
+    kinds = [json.loads(line)["kind"] for line in (trained_run / "metrics.jsonl").read_text().splitlines()]
+    assert kinds[-1] == "finished" and "run_started" in kinds and "step" in kinds and "eval" in kinds
+    model = trained_run / "model"
+    assert {"config.json", "model.safetensors", "tokenizer.json", "vocab.txt"} <= {p.name for p in model.iterdir()}
+    assert not [p for p in trained_run.iterdir() if p.name.startswith(".")], "temporary files left behind"
+
+
+def test_the_model_learns_the_small_dataset(trained_run):
+    results = json.loads((trained_run / "eval_results.json").read_text(encoding="utf-8"))
+    assert results["accuracy"] >= 0.75
+    predictor = load_predictor(trained_run)
+    (prediction,) = predictor.predict(["a wonderful film with a warm heart and great acting"])
+    assert prediction["label"] == "positive"
+    assert abs(sum(prediction["scores"].values()) - 1) < 1e-6
+
+
+def test_events_arrive_in_order_and_end_with_finished(reviews_csv, tmp_path):
+    events = []
+    result = train(small_config(reviews_csv, output=str(tmp_path / "run"), eval_every_steps=3), on_event=events.append)
+    assert isinstance(events[0], type(events[0]))
+    started = [e for e in events if isinstance(e, RunStarted)]
+    steps = [e for e in events if isinstance(e, StepLogged)]
+    evals = [e for e in events if isinstance(e, EvalFinished)]
+    assert len(started) == 1 and started[0].labels == ["negative", "positive"]
+    assert [s.step for s in steps] == list(range(1, started[0].total_steps + 1))
+    assert all(s.examples_per_second > 0 and s.learning_rate > 0 for s in steps)
+    assert [e.step for e in evals] == [3, 6]  # every 3 steps, and at the end of the epoch
+    assert isinstance(events[-1], RunFinished) and events[-1].status == "completed"
+    assert result.metrics["accuracy"] == evals[-1].metrics["accuracy"]
+
+
+def test_the_same_seed_gives_the_same_run(reviews_csv, tmp_path):
+    losses = []
+    for name in ("a", "b"):
+        events = []
+        train(small_config(reviews_csv, output=str(tmp_path / name)), on_event=events.append)
+        losses.append([e.loss for e in events if isinstance(e, StepLogged)])
+    assert losses[0] == losses[1]
+
+
+def test_stop_ends_the_run_between_steps_with_a_usable_model(reviews_csv, tmp_path):
+    steps = []
+
+    def on_event(event):
+        if isinstance(event, StepLogged):
+            steps.append(event.step)
+
+    result = train(
+        small_config(reviews_csv, output=str(tmp_path / "run"), epochs=3),
+        on_event=on_event,
+        should_stop=lambda: len(steps) >= 2,
+    )
+    assert result.status == "stopped"
+    assert steps == [1, 2]
+    assert "accuracy" in result.metrics  # a stopped run is still evaluated
+    assert load_predictor(result.run_dir).predict(["great"])[0]["label"] in ("negative", "positive")
+
+
+def test_bad_input_raises_before_anything_is_written(tmp_path, isolated_home):
+    path = tmp_path / "one_class.csv"
+    path.write_text("text,label\nfine,good\nnice,good\n", encoding="utf-8")
+    with pytest.raises(UserError, match="only one class"):
+        train(small_config(path, output=str(tmp_path / "run")))
+    assert not (tmp_path / "run").exists()
+    assert not (isolated_home / "runs").exists()
+
+
+def test_an_existing_run_folder_is_never_overwritten(reviews_csv, trained_run):
+    with pytest.raises(UserError, match="already exists"):
+        train(small_config(reviews_csv, output=str(trained_run)))
+
+
+def test_a_failure_during_the_run_is_reported_not_raised(reviews_csv, tmp_path):
+    events = []
+    # A learning rate this high drives the loss to NaN/inf in fp32 within a few steps.
+    result = train(small_config(reviews_csv, output=str(tmp_path / "run"), learning_rate=1.0, max_grad_norm=0.0, epochs=3), on_event=events.append)
+    if result.status == "failed":
+        assert "lower the learning rate" in result.error
+        assert isinstance(events[-1], RunFinished) and events[-1].error == result.error
+    else:  # the loss stayed finite: the run must still have ended cleanly
+        assert result.status == "completed"
+
+
+def test_the_engine_never_imports_qt():
+    code = (
+        "import sys, workbench.engine, workbench.engine.training.loop, workbench.engine.predict, "
+        "workbench.engine.export.hf, workbench.cli\n"
+        "bad = [m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph', 'workbench.gui'))]\n"
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
