@@ -94,8 +94,7 @@ def main(argv: list[str] | None = None) -> int:
 def _gui(args: argparse.Namespace) -> int:
     from workbench.gui.app import main as gui_main
 
-    gui_args = [sys.argv[0]] + (["--open", args.open] if args.open else [])
-    return gui_main(gui_args)
+    return gui_main([args.open] if args.open else [])
 
 
 def config_from_args(args: argparse.Namespace):

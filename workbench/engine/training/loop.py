@@ -210,8 +210,9 @@ def _run(
         )
     )
 
-    def evaluate(step: int, epoch: float) -> dict[str, Any] | None:
-        logits = predict_logits(model, eval_ids, tokenizer.pad_id, precision, should_stop=should_stop)
+    def evaluate(step: int, epoch: float, cancellable: bool = True) -> dict[str, Any] | None:
+        stop = should_stop if cancellable else None
+        logits = predict_logits(model, eval_ids, tokenizer.pad_id, precision, should_stop=stop)
         if logits is None:
             return None
         metrics = classification_metrics(
@@ -307,7 +308,7 @@ def _run(
         metrics = last_eval[1]
     else:
         # A stopped run is still evaluated, so its model can be judged.
-        metrics = evaluate(step, step / steps_per_epoch) or {}
+        metrics = evaluate(step, step / steps_per_epoch, cancellable=False) or {}
     results = dict(metrics)
     results.update(
         status=status,

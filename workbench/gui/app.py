@@ -1,0 +1,52 @@
+"""The GUI entry point: `workbench` with no arguments, or `python -m workbench.gui.app [FILE]`."""
+
+from __future__ import annotations
+
+import sys
+
+if sys.platform == "win32":
+    # torch >= 2.9 cannot load its DLLs on Windows once Qt is loaded (pytorch issue 166628).
+    import torch  # noqa: F401
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from workbench.gui.settings import APPLICATION, ORGANIZATION  # noqa: E402
+
+DATA_ENV = "WORKBENCH_DATA"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="workbench", description="Workbench desktop app")
+    parser.add_argument("data", nargs="?", help="a data file to open (or set WORKBENCH_DATA)")
+    args, _qt_args = parser.parse_known_args(argv)
+    if args.data is None:
+        args.data = os.environ.get(DATA_ENV) or None
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Create the application and the main window, and run until the window closes."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    app = QApplication.instance() or QApplication([sys.argv[0], *argv])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName(APPLICATION)
+
+    from workbench.gui.main_window import MainWindow
+    from workbench.gui.predictor_service import shutdown_all
+    from workbench.gui.tasks import wait_for_tasks
+
+    app.aboutToQuit.connect(shutdown_all)
+    app.aboutToQuit.connect(wait_for_tasks)
+
+    window = MainWindow(data_path=args.data)
+    window.show()
+    return app.exec()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,256 @@
+"""The main window: a sidebar of steps (Data → … → Export) over a stack of panels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, Qt, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.engine.events import RunFinished
+from workbench.errors import UserError
+from workbench.gui import settings as ui_settings
+from workbench.gui.panels.data import KEY_LAST_FILE, DataPanel
+from workbench.gui.panels.evaluate import EvaluatePanel
+from workbench.gui.panels.export import ExportPanel
+from workbench.gui.panels.hyperparams import HyperparamsPanel
+from workbench.gui.panels.model import ModelPanel
+from workbench.gui.panels.playground import PlaygroundPanel
+from workbench.gui.panels.train import TrainPanel
+from workbench.gui.predictor_service import LoadFn
+from workbench.gui.run_setup import build_run_config
+from workbench.gui.tasks import wait_for_tasks
+from workbench.gui.worker import TrainFn, TrainingRunner
+from workbench.resources import sample_data_path
+
+MESSAGES = {
+    "title": "Workbench",
+    "pages": {
+        "data": ("Data", "The labelled texts to learn from."),
+        "model": ("Model", "The pretrained model to fine-tune, and the task."),
+        "hyperparams": ("Hyperparameters", "How long and how fast to train."),
+        "train": ("Train", "Fine-tune the model and watch it learn."),
+        "evaluate": ("Evaluate", "How well the model does on data it did not train on."),
+        "playground": ("Playground", "Try the trained model on your own text."),
+        "export": ("Export", "Save the trained model for use elsewhere."),
+    },
+    "no_data": "No data",
+    "data_summary": "{name} · {rows:,} rows · {labels} labels",
+    "idle": "Idle",
+    "running": "Training…",
+    "finished": "Last run {status}",
+    "about": "Workbench fine-tunes pretrained transformers on your own machine.",
+}
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        data_path: str | Path | None = None,
+        train_fn: TrainFn | None = None,
+        load_predictor_fn: LoadFn | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(MESSAGES["title"])
+        self.runner = TrainingRunner(train_fn, parent=self)
+        self.data_panel = DataPanel()
+        self.model_panel = ModelPanel()
+        self.hyperparams_panel = HyperparamsPanel()
+        self.train_panel = TrainPanel()
+        self.evaluate_panel = EvaluatePanel()
+        self.playground_panel = PlaygroundPanel(load_predictor_fn)
+        self.export_panel = ExportPanel()
+        self.panels = {
+            "data": self.data_panel,
+            "model": self.model_panel,
+            "hyperparams": self.hyperparams_panel,
+            "train": self.train_panel,
+            "evaluate": self.evaluate_panel,
+            "playground": self.playground_panel,
+            "export": self.export_panel,
+        }
+        self._build()
+        self._connect()
+        self._restore_settings()
+        self._open_initial_data(data_path)
+
+    # ---- layout -------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.sidebar = QListWidget()
+        self.sidebar.setFixedWidth(196)
+        self.sidebar.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.sidebar.setObjectName("sidebar")
+        self.sidebar.setStyleSheet(
+            "#sidebar { border: none; background: palette(window); font-size: 14px; outline: 0; }"
+            "#sidebar::item { padding: 9px 14px; border-radius: 6px; margin: 1px 6px; }"
+            "#sidebar::item:selected { background: palette(highlight);"
+            " color: palette(highlighted-text); }"
+        )
+        self.stack = QStackedWidget()
+        for number, (key, panel) in enumerate(self.panels.items(), start=1):
+            title, subtitle = MESSAGES["pages"][key]
+            QListWidgetItem(f"{number}  {title}", self.sidebar)
+            self.stack.addWidget(_page(title, subtitle, panel))
+
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 8, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.sidebar)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+        self.data_status = QLabel(MESSAGES["no_data"])
+        self.model_status = QLabel()
+        self.run_status = QLabel(MESSAGES["idle"])
+        for label in (self.data_status, self.model_status, self.run_status):
+            self.statusBar().addPermanentWidget(label)
+
+        file_menu = self.menuBar().addMenu("&File")
+        self.open_action = QAction("&Open data…", self)
+        self.open_action.setShortcut(QKeySequence.StandardKey.Open)
+        file_menu.addAction(self.open_action)
+        file_menu.addSeparator()
+        self.quit_action = QAction("&Quit", self)
+        self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        file_menu.addAction(self.quit_action)
+        help_menu = self.menuBar().addMenu("&Help")
+        self.about_action = QAction("&About Workbench", self)
+        help_menu.addAction(self.about_action)
+
+    def _connect(self) -> None:
+        self.sidebar.currentRowChanged.connect(self._on_sidebar_row_changed)
+        self.train_panel.connect_runner(self.runner)
+        self.evaluate_panel.connect_runner(self.runner)
+        self.train_panel.sig_train_requested.connect(self._on_train_panel_train_requested)
+        self.runner.sig_running_changed.connect(self._on_runner_running_changed)
+        self.runner.sig_run_finished.connect(self._on_runner_run_finished)
+        self.data_panel.sig_data_loaded.connect(self._on_data_panel_changed)
+        self.data_panel.sig_selection_changed.connect(self._on_data_panel_changed)
+        self.model_panel.sig_model_changed.connect(self._on_model_panel_model_changed)
+        self.open_action.triggered.connect(self._on_open_action_triggered)
+        self.quit_action.triggered.connect(self.close)
+        self.about_action.triggered.connect(self._on_about_action_triggered)
+        self._on_model_panel_model_changed(self.model_panel.model_name)
+
+    # ---- public API ---------------------------------------------------------------------
+    def show_page(self, key: str) -> None:
+        self.sidebar.setCurrentRow(list(self.panels).index(key))
+
+    def start_training(self) -> bool:
+        """Build the RunConfig from the panels and start; a problem is shown, nothing starts."""
+        try:
+            values = {
+                **self.data_panel.config_values(),
+                **self.model_panel.config_values(),
+                **self.hyperparams_panel.config_values(),
+            }
+            config = build_run_config(values, self.data_panel.problem())
+        except UserError as exc:
+            self.train_panel.show_config_error(str(exc))
+            return False
+        self.train_panel.mark_preparing()
+        self.runner.start(config)
+        return True
+
+    # ---- slots --------------------------------------------------------------------------
+    @Slot(int)
+    def _on_sidebar_row_changed(self, row: int) -> None:
+        self.stack.setCurrentIndex(row)
+
+    @Slot()
+    def _on_train_panel_train_requested(self) -> None:
+        self.start_training()
+
+    @Slot(bool)
+    def _on_runner_running_changed(self, running: bool) -> None:
+        if running:
+            self.run_status.setText(MESSAGES["running"])
+
+    @Slot(object)
+    def _on_runner_run_finished(self, event: RunFinished) -> None:
+        self.run_status.setText(MESSAGES["finished"].format(status=event.status))
+        model_ready = event.status in ("completed", "stopped") and event.run_dir
+        if model_ready and (Path(event.run_dir) / "model").is_dir():
+            self.playground_panel.set_model(event.run_dir)
+            self.export_panel.set_run(event.run_dir)
+
+    @Slot()
+    def _on_data_panel_changed(self) -> None:
+        panel = self.data_panel
+        frame = panel.frame()
+        if frame is None:
+            self.data_status.setText(MESSAGES["no_data"])
+            return
+        self.data_status.setText(
+            MESSAGES["data_summary"].format(
+                name=Path(panel.path).name, rows=len(frame), labels=len(panel.counts())
+            )
+        )
+
+    @Slot(str)
+    def _on_model_panel_model_changed(self, _name: str) -> None:
+        self.model_status.setText(str(self.model_panel.description.get("name", "")))
+
+    @Slot()
+    def _on_open_action_triggered(self) -> None:
+        self.show_page("data")
+        self.data_panel.open_button.click()
+
+    @Slot()
+    def _on_about_action_triggered(self) -> None:
+        QMessageBox.about(self, MESSAGES["title"], MESSAGES["about"])
+
+    # ---- settings and closing -----------------------------------------------------------
+    def _restore_settings(self) -> None:
+        store = ui_settings.settings()
+        geometry = store.value(ui_settings.KEY_GEOMETRY)
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1200, 800)
+        page = store.value(ui_settings.KEY_PAGE, 0, type=int)
+        self.sidebar.setCurrentRow(page if 0 <= page < len(self.panels) else 0)
+
+    def _open_initial_data(self, data_path: str | Path | None) -> None:
+        if data_path is None:
+            last = ui_settings.settings().value(KEY_LAST_FILE, "", type=str)
+            data_path = last if last and Path(last).is_file() else sample_data_path()
+        if Path(data_path).is_file():
+            self.data_panel.open_file(data_path)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        store = ui_settings.settings()
+        store.setValue(ui_settings.KEY_GEOMETRY, self.saveGeometry())
+        store.setValue(ui_settings.KEY_PAGE, self.sidebar.currentRow())
+        self.runner.shutdown()  # stops a run and waits for its thread
+        self.playground_panel.shutdown()
+        wait_for_tasks()
+        super().closeEvent(event)
+
+
+def _page(title: str, subtitle: str, panel: QWidget) -> QWidget:
+    page = QWidget()
+    layout = QVBoxLayout(page)
+    layout.setContentsMargins(16, 4, 16, 8)
+    heading = QLabel(title)
+    heading.setStyleSheet("font-size: 20px; font-weight: 600;")
+    caption = QLabel(subtitle)
+    caption.setStyleSheet("color: palette(placeholder-text);")
+    layout.addWidget(heading)
+    layout.addWidget(caption)
+    layout.addWidget(panel, 1)
+    panel.layout().setContentsMargins(0, 8, 0, 0)
+    return page

@@ -1,0 +1,94 @@
+"""One-shot background tasks (read a data file, export a model) on their own QThread.
+
+`run_task(fn, *args)` returns a `Task` whose `sig_succeeded(result)` or `sig_failed(message)`
+arrives in the GUI thread. Running tasks are kept alive here until their thread ends, so a
+panel closed mid-task never destroys a running QThread; `wait_for_tasks()` joins them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+
+from workbench.gui.messages import describe_error
+
+_RUNNING: set[Task] = set()
+
+
+class TaskWorker(QObject):
+    sig_succeeded = Signal(object)
+    sig_failed = Signal(str)
+    sig_done = Signal()
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        super().__init__()  # parentless: it is moved to its own QThread
+        self._fn = fn
+        self._args = args
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            result = self._fn(*self._args)
+        except BaseException as exc:  # always report, never leave the GUI waiting
+            self.sig_failed.emit(describe_error(exc))
+        else:
+            self.sig_succeeded.emit(result)
+        finally:
+            self.sig_done.emit()
+
+
+class Task(QObject):
+    """GUI-side handle of one background call."""
+
+    sig_succeeded = Signal(object)
+    sig_failed = Signal(str)
+    sig_finished = Signal()  # after succeeded/failed, once the thread has ended
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        super().__init__()
+        self._worker = TaskWorker(fn, args)
+        self._thread = QThread()
+        self._thread.setObjectName(f"workbench-task-{getattr(fn, '__name__', 'task')}")
+        self._worker.moveToThread(self._thread)
+        self._thread.started.connect(self._worker.run)
+        self._worker.sig_succeeded.connect(self._on_worker_succeeded)
+        self._worker.sig_failed.connect(self._on_worker_failed)
+        self._worker.sig_done.connect(self._thread.quit, Qt.ConnectionType.DirectConnection)
+        self._thread.finished.connect(self._worker.deleteLater)
+        self._thread.finished.connect(self._on_thread_finished)
+
+    def start(self) -> Task:
+        _RUNNING.add(self)
+        self._thread.start()
+        return self
+
+    def wait(self) -> None:
+        if self in _RUNNING:
+            self._thread.wait()
+            _RUNNING.discard(self)
+
+    @Slot(object)
+    def _on_worker_succeeded(self, result: object) -> None:
+        self.sig_succeeded.emit(result)
+
+    @Slot(str)
+    def _on_worker_failed(self, message: str) -> None:
+        self.sig_failed.emit(message)
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        self.sig_finished.emit()
+        _RUNNING.discard(self)
+
+
+def run_task(fn: Callable[..., Any], *args: Any) -> Task:
+    """Start `fn(*args)` on a new thread; connect to the returned task's signals."""
+    return Task(fn, *args).start()
+
+
+def wait_for_tasks() -> None:
+    """Block until every running task's thread has ended (window close, tests)."""
+    for task in list(_RUNNING):
+        task.wait()

@@ -1,0 +1,1 @@
+"""Reusable views: the DataFrame table model, the curve plot, the confusion matrix, bars."""

@@ -1,0 +1,183 @@
+"""Training off the GUI thread.
+
+`TrainingWorker` is a parentless QObject moved to a QThread; it calls the engine's `train`
+and puts every event into a `queue.SimpleQueue`. `TrainingRunner` lives in the GUI thread,
+drains that queue on a timer and re-emits each event as a typed signal, so the GUI's cost
+is bounded by the timer, not by steps per second, and no point is dropped. The worker
+catches everything and always ends with a `RunFinished`, so the GUI never waits forever.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
+
+from workbench import engine
+from workbench.engine.events import EvalFinished, Notice, RunFinished, RunStarted, StepLogged
+from workbench.gui.messages import describe_error
+
+TrainFn = Callable[..., Any]
+
+MESSAGES = {
+    "no_finish": "the training ended without reporting a result (this is a bug in Workbench)",
+    "already_running": "a run is already in progress",
+}
+
+
+class TrainingWorker(QObject):
+    """Calls `train_fn(config, on_event=..., should_stop=...)` in the thread it is moved to."""
+
+    sig_finished = Signal()
+
+    def __init__(
+        self,
+        config: Any,
+        events: queue.SimpleQueue,
+        stop: threading.Event,
+        train_fn: TrainFn = engine.train,
+    ) -> None:
+        super().__init__()  # parentless: it is moved to its own QThread
+        self._config = config
+        self._events = events
+        self._stop = stop
+        self._train = train_fn
+
+    @Slot()
+    def run(self) -> None:
+        finished = False
+        run_dir = ""
+
+        def on_event(event: Any) -> None:
+            nonlocal finished, run_dir
+            if isinstance(event, RunStarted):
+                run_dir = event.run_dir
+            if isinstance(event, RunFinished):
+                finished = True
+            self._events.put(event)
+
+        try:
+            self._train(self._config, on_event=on_event, should_stop=self._stop.is_set)
+        except BaseException as exc:  # the GUI must always get a final event
+            if finished:
+                self._events.put(Notice(f"after the run finished: {describe_error(exc)}"))
+            else:
+                self._events.put(
+                    RunFinished(status="failed", run_dir=run_dir, error=describe_error(exc))
+                )
+        else:
+            if not finished:
+                self._events.put(
+                    RunFinished(status="failed", run_dir=run_dir, error=MESSAGES["no_finish"])
+                )
+        finally:
+            self.sig_finished.emit()
+
+
+class TrainingRunner(QObject):
+    """Starts and stops runs; turns the worker's events into signals in the GUI thread."""
+
+    sig_run_started = Signal(object)  # RunStarted
+    sig_step_logged = Signal(object)  # StepLogged
+    sig_eval_finished = Signal(object)  # EvalFinished
+    sig_notice = Signal(object)  # Notice
+    sig_run_finished = Signal(object)  # RunFinished; emitted after the thread has ended
+    sig_running_changed = Signal(bool)
+
+    DRAIN_INTERVAL_MS = 100
+
+    def __init__(self, train_fn: TrainFn | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._train_fn = train_fn or engine.train
+        self._events: queue.SimpleQueue = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._thread: QThread | None = None
+        self._worker: TrainingWorker | None = None
+        self._pending_finish: RunFinished | None = None
+        self._running = False
+        self._timer = QTimer(self)
+        self._timer.setInterval(self.DRAIN_INTERVAL_MS)
+        self._timer.timeout.connect(self._on_timer_timeout)
+        self._signals = {
+            RunStarted: self.sig_run_started,
+            StepLogged: self.sig_step_logged,
+            EvalFinished: self.sig_eval_finished,
+            Notice: self.sig_notice,
+        }
+
+    def is_running(self) -> bool:
+        return self._running
+
+    def start(self, config: Any) -> None:
+        if self._running:
+            raise RuntimeError(MESSAGES["already_running"])
+        self._events = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._pending_finish = None
+        worker = TrainingWorker(config, self._events, self._stop, self._train_fn)
+        thread = QThread()
+        thread.setObjectName("workbench-training")
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        # Direct: quit must work while the GUI thread is blocked in shutdown()'s wait().
+        worker.sig_finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+        thread.finished.connect(worker.deleteLater)
+        thread.finished.connect(self._on_thread_finished)
+        self._worker, self._thread = worker, thread
+        self._running = True
+        self.sig_running_changed.emit(True)
+        self._timer.start()
+        thread.start()
+
+    def stop(self) -> None:
+        """Ask the engine to stop after the current step; RunFinished follows."""
+        self._stop.set()
+
+    def shutdown(self) -> None:
+        """Stop the run and wait for its thread (closing the window during a run)."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.wait()
+        self._thread.deleteLater()
+        self._thread = None
+        self._worker = None
+        self._timer.stop()
+        self._pending_finish = None
+        self._running = False  # no signals: the window that listens is closing
+
+    @Slot()
+    def _on_timer_timeout(self) -> None:
+        self._drain()
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        if self._thread is None:
+            return
+        self._thread.wait()
+        self._thread.deleteLater()
+        self._thread = None
+        self._worker = None
+        self._drain()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(event, RunFinished):
+                self._pending_finish = event
+                continue
+            signal = self._signals.get(type(event))
+            if signal is not None:  # events this GUI does not draw yet are skipped
+                signal.emit(event)
+        if self._pending_finish is not None and self._thread is None:
+            finish, self._pending_finish = self._pending_finish, None
+            self._timer.stop()
+            self._running = False
+            self.sig_running_changed.emit(False)
+            self.sig_run_finished.emit(finish)
