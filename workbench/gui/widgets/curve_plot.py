@@ -66,6 +66,7 @@ class CurvePlotWidget(QWidget):
             plot.setClipToView(True)
             plot.setDownsampling(auto=True, mode="peak")
             plot.getAxis("left").setWidth(52)
+            plot.getAxis("left").enableAutoSIPrefix(False)  # "Loss (x0.001)" reads badly
         self.accuracy_plot.setXLink(self.loss_plot)
         self.accuracy_plot.setLabel("bottom", "step")
         self.accuracy_plot.setYRange(0.0, 1.0, padding=0.05)
