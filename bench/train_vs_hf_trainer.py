@@ -77,12 +77,21 @@ def run_hf_trainer(train_csv: str, dev_csv: str, out: str, batch_size: int) -> d
 
     train_set, dev_set = Texts(train_csv), Texts(dev_csv)
     model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=2)
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    # transformers 5 renamed group_by_length=True to train_sampling_strategy="group_by_length".
+    grouping = (
+        {"train_sampling_strategy": "group_by_length"}
+        if "train_sampling_strategy" in names
+        else {"group_by_length": True}
+    )
     args = TrainingArguments(
         output_dir=out,
+        **grouping,
         per_device_train_batch_size=batch_size,
         per_device_eval_batch_size=64,
         num_train_epochs=1,
-        group_by_length=True,
         eval_strategy="no",
         save_strategy="no",
         logging_steps=5,
@@ -101,6 +110,8 @@ def run_hf_trainer(train_csv: str, dev_csv: str, out: str, batch_size: int) -> d
         "train_seconds": train_metrics["train_runtime"],
         "wall_seconds": time.perf_counter() - start,
         "learning_rate": args.learning_rate,
+        "optimizer": str(args.optim),
+        "sampler": type(trainer._get_train_sampler()).__name__,
     }
 
 

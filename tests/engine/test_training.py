@@ -49,14 +49,15 @@ def test_the_model_learns_the_small_dataset(trained_run):
 def test_events_arrive_in_order_and_end_with_finished(reviews_csv, tmp_path):
     events = []
     result = train(small_config(reviews_csv, output=str(tmp_path / "run"), eval_every_steps=3), on_event=events.append)
-    assert isinstance(events[0], type(events[0]))
     started = [e for e in events if isinstance(e, RunStarted)]
     steps = [e for e in events if isinstance(e, StepLogged)]
     evals = [e for e in events if isinstance(e, EvalFinished)]
     assert len(started) == 1 and started[0].labels == ["negative", "positive"]
     assert [s.step for s in steps] == list(range(1, started[0].total_steps + 1))
     assert all(s.examples_per_second > 0 and s.learning_rate > 0 for s in steps)
-    assert [e.step for e in evals] == [3, 6]  # every 3 steps, and at the end of the epoch
+    total = started[0].total_steps
+    assert total == 7  # 54 training examples (60 less the 10% held out) in batches of 8
+    assert [e.step for e in evals] == [3, 6, 7]  # every 3 steps, and at the end of the epoch
     assert isinstance(events[-1], RunFinished) and events[-1].status == "completed"
     assert result.metrics["accuracy"] == evals[-1].metrics["accuracy"]
 

@@ -254,6 +254,7 @@ def _run(
                 scaler.update()
             else:
                 optimizer.step()
+            step_lr = scheduler.get_last_lr()[0]  # the rate this step used
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
@@ -279,7 +280,7 @@ def _run(
                         total_steps=total_steps,
                         epoch=step / steps_per_epoch,
                         loss=mean_loss,
-                        learning_rate=scheduler.get_last_lr()[0],
+                        learning_rate=step_lr,
                         examples_per_second=rate,
                         elapsed_seconds=train_seconds,
                         eta_seconds=per_step * (total_steps - step),
