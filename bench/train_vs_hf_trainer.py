@@ -42,7 +42,6 @@ def run_workbench(train_csv: str, dev_csv: str, out: str, batch_size: int) -> di
 
 
 def run_hf_trainer(train_csv: str, dev_csv: str, out: str, batch_size: int) -> dict:
-    import numpy as np
     import pandas as pd
     import torch
     from transformers import (
@@ -102,10 +101,10 @@ def run_hf_trainer(train_csv: str, dev_csv: str, out: str, batch_size: int) -> d
     )
     trainer = Trainer(model=model, args=args, train_dataset=train_set, data_collator=DataCollatorWithPadding(tokenizer))
     train_metrics = trainer.train().metrics
-    logits = trainer.predict(dev_set).predictions
-    gold = np.array([row["labels"] for row in dev_set.rows])
+    # Compare with the label ids predict returns: its evaluation order need not be ours.
+    predicted = trainer.predict(dev_set)
     return {
-        "accuracy": float((logits.argmax(-1) == gold).mean()),
+        "accuracy": float((predicted.predictions.argmax(-1) == predicted.label_ids).mean()),
         "train_examples_per_second": train_metrics["train_samples_per_second"],
         "train_seconds": train_metrics["train_runtime"],
         "wall_seconds": time.perf_counter() - start,
