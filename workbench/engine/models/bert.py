@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from workbench.engine.models.dropout import Dropout, dropout
 from workbench.errors import UserError
 
 
@@ -63,7 +64,7 @@ class BertEmbeddings(nn.Module):
         self.position_embeddings = nn.Embedding(c.max_position_embeddings, c.hidden_size)
         self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.hidden_size)
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
-        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+        self.dropout = Dropout(c.hidden_dropout_prob)
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None) -> torch.Tensor:
         T = input_ids.shape[1]
@@ -93,9 +94,18 @@ class BertSelfAttention(nn.Module):
             return t.view(B, T, nh, H // nh).transpose(1, 2)  # (B, nh, T, hs)
 
         q, k, v = heads(self.query(x)), heads(self.key(x)), heads(self.value(x))
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=self.dropout_p if self.training else 0.0
-        )
+        if self.training and self.dropout_p > 0 and x.device.type == "cpu":
+            # Written out so the attention dropout uses the cheap CPU mask; this is what
+            # SDPA's CPU path computes when it has to apply dropout.
+            scores = (q @ k.transpose(-2, -1)) * (H // nh) ** -0.5  # (B, nh, T, T)
+            if mask is not None:
+                scores = scores.masked_fill(~mask, float("-inf"))
+            probs = dropout(scores.softmax(dim=-1), self.dropout_p, True)
+            y = probs @ v
+        else:
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=self.dropout_p if self.training else 0.0
+            )
         return y.transpose(1, 2).reshape(B, T, H)
 
 
@@ -104,7 +114,7 @@ class BertSelfOutput(nn.Module):
         super().__init__()
         self.dense = nn.Linear(c.hidden_size, c.hidden_size)
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
-        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+        self.dropout = Dropout(c.hidden_dropout_prob)
 
     def forward(self, h: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
         return self.LayerNorm(self.dropout(self.dense(h)) + residual)
@@ -197,7 +207,7 @@ class BertForSequenceClassification(nn.Module):
         super().__init__()
         self.bert = BertModel(c)
         p = c.classifier_dropout if c.classifier_dropout is not None else c.hidden_dropout_prob
-        self.dropout = nn.Dropout(p)
+        self.dropout = Dropout(p)
         self.classifier = nn.Linear(c.hidden_size, num_labels)
         self.init_head(c.initializer_range)
 
