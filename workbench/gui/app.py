@@ -35,6 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName(APPLICATION)
+    from PySide6.QtGui import QIcon
+
+    from workbench.resources import resource_path
+
+    icon = resource_path("icons", "workbench.png")
+    if icon.exists():
+        app.setWindowIcon(QIcon(str(icon)))
 
     from workbench.gui.main_window import MainWindow
     from workbench.gui.predictor_service import shutdown_all
