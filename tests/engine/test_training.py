@@ -122,3 +122,18 @@ def test_the_engine_never_imports_qt():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_runs_curves_can_be_rebuilt_from_disk_even_after_a_crash(trained_run, tmp_path):
+    import shutil
+
+    from workbench.runs import read_metrics
+
+    copy = tmp_path / "copy"
+    shutil.copytree(trained_run, copy)
+    with open(copy / "metrics.jsonl", "a", encoding="utf-8") as handle:
+        handle.write('{"kind": "step", "loss": 0.5')  # a line cut short by a kill
+    records = read_metrics(copy)
+    losses = [r["loss"] for r in records if r["kind"] == "step"]
+    assert losses and all(isinstance(x, float) for x in losses)
+    assert records[-1]["kind"] == "finished"
