@@ -40,10 +40,13 @@ class RunConfig:
     task: str = "text-classification"
     epochs: int = 1
     batch_size: int = 32
-    learning_rate: float = 1e-4
+    learning_rate: float = 1.25e-4
     warmup_ratio: float = 0.1
     """Fraction of the steps during which the learning rate rises linearly from 0."""
     weight_decay: float = 0.01
+    dropout: float = 0.0
+    """Dropout on hidden states, attention and the head while training. In one epoch each
+    example is seen once, so there is little to regularise; 0.1 helps over several epochs."""
     max_length: int = 128
     """Longer texts are truncated to this many tokens."""
     max_grad_norm: float = 1.0
@@ -80,6 +83,7 @@ class RunConfig:
         _check_float("learning_rate", self.learning_rate, 0.0, 1.0, low_open=True)
         _check_float("warmup_ratio", self.warmup_ratio, 0.0, 1.0)
         _check_float("weight_decay", self.weight_decay, 0.0, 10.0)
+        _check_float("dropout", self.dropout, 0.0, 0.9)
         _check_float("max_grad_norm", self.max_grad_norm, 0.0, 1e6)
         _check_float("eval_split", self.eval_split, 0.0, 0.9, low_open=True)
 

@@ -53,10 +53,12 @@ def test_train_from_a_config_file_with_a_flag_overriding_it(reviews_csv, tmp_pat
     config.write_text(
         f'data = "{reviews_csv.name}"\nepochs = 5\nbatch_size = 16\nmax_length = 32\n', encoding="utf-8"
     )
-    code = main(["train", "--config", str(config), "--epochs", "1", "--output", str(tmp_path / "run")])
+    code = main(
+        ["train", "--config", str(config), "--epochs", "1", "--dropout", "0.1", "--output", str(tmp_path / "run")]
+    )
     assert code == 0, capsys.readouterr().err
     saved = (tmp_path / "run" / "config.toml").read_text(encoding="utf-8")
-    assert "epochs = 1\n" in saved and "batch_size = 16\n" in saved
+    assert "epochs = 1\n" in saved and "batch_size = 16\n" in saved and "dropout = 0.1\n" in saved
     assert f'data = "{reviews_csv}"' in saved
 
 
@@ -86,6 +88,7 @@ BAD_TRAIN_INPUTS = {
     "unknown model": (lambda d: ["--data", str(d / "ok.csv"), "--model", "no-such-model"], "unknown model"),
     "bad number": (lambda d: ["--data", str(d / "ok.csv"), "--epochs", "two"], "invalid int value"),
     "bad range": (lambda d: ["--data", str(d / "ok.csv"), "--lr", "-3"], "learning_rate must be"),
+    "bad dropout": (lambda d: ["--data", str(d / "ok.csv"), "--dropout", "1.5"], "dropout must be"),
     "bad precision": (lambda d: ["--data", str(d / "ok.csv"), "--precision", "int3"], "unknown precision"),
 }
 

@@ -86,3 +86,18 @@ def test_a_checkpoint_that_does_not_fit_the_config_names_the_weight(tmp_path):
     save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / "model.safetensors"))
     with pytest.raises(UserError, match="embeddings.word_embeddings.weight"):
         build_classifier(tmp_path, ["a", "b"])
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.2])
+def test_the_runs_dropout_replaces_every_dropout_rate_of_the_checkpoint(rate):
+    model, _, _ = build_classifier(default_model_path(), ["a", "b"], dropout=rate)
+    modules = list(model.modules())
+    rates = [m.p for m in modules if type(m).__name__ == "Dropout"]
+    rates += [m.dropout_p for m in modules if hasattr(m, "dropout_p")]
+    assert len(rates) == 1 + 6 * 3 + 1  # embeddings, 3 per layer (2 hidden + attention), head
+    assert set(rates) == {rate}
+
+
+def test_without_a_dropout_the_checkpoints_own_rate_is_kept():
+    model, _, _ = build_classifier(default_model_path(), ["a", "b"])
+    assert {m.p for m in model.modules() if type(m).__name__ == "Dropout"} == {0.1}

@@ -31,6 +31,7 @@ def test_relative_data_paths_are_relative_to_the_config_file(tmp_path):
         ({"precision": "int4"}, "unknown precision 'int4'"),
         ({"warmup_ratio": 2.0}, "warmup_ratio must be at least 0"),
         ({"learning_rate": float("nan")}, "learning_rate must be a number"),
+        ({"dropout": 1.0}, "dropout must be at least 0.0 and at most 0.9"),
         ({"epoch": 1}, "unknown setting"),
     ],
 )

@@ -23,7 +23,9 @@ def build_classifier(
 
     With `labels` None the folder must be a trained classifier (its id2label gives them).
     When the folder's head does not fit the labels (a base model, or other labels), a fresh
-    head is initialised. Returns (model, labels, names of freshly initialised weights).
+    head is initialised. `dropout`, when given, replaces the checkpoint's dropout rates
+    (hidden, attention and head) for training; exports keep the checkpoint's own.
+    Returns (model, labels, names of freshly initialised weights).
     """
     raw = read_config(folder)
     if raw.get("model_type") != "bert":
@@ -33,9 +35,14 @@ def build_classifier(
         if not saved_labels:
             raise UserError(f"{folder} is not a trained classifier (its config.json has no id2label)")
         labels = saved_labels
-    config = BertConfig.from_dict(raw)
     if dropout is not None:
-        config = BertConfig.from_dict({**raw, "hidden_dropout_prob": dropout})
+        raw = {
+            **raw,
+            "hidden_dropout_prob": dropout,
+            "attention_probs_dropout_prob": dropout,
+            "classifier_dropout": dropout,
+        }
+    config = BertConfig.from_dict(raw)
     model = BertForSequenceClassification(config, num_labels=len(labels))
     weights = read_state_dict(folder)
     if saved_labels != labels:

@@ -192,7 +192,7 @@ def _run(
     train_labels = torch.tensor(prepared.train.label_ids, dtype=torch.long)
     eval_labels = np.asarray(prepared.eval.label_ids)
 
-    model, labels, fresh = build_classifier(prepared.model_folder, prepared.labels)
+    model, labels, fresh = build_classifier(prepared.model_folder, prepared.labels, dropout=config.dropout)
     model.to(device).train()
     if any(name.startswith("classifier.") for name in fresh):
         reporter.emit(Notice(f"a new classification head for {len(labels)} labels was initialised"))

@@ -31,9 +31,10 @@ MESSAGES = {
     "hints": {
         "epochs": "Passes over the training data.",
         "batch_size": "Examples per step; lower it if memory runs out.",
-        "learning_rate": "AdamW step size, e.g. 1e-4 or 5e-5.",
+        "learning_rate": "AdamW step size, e.g. 1.25e-4 or 5e-5.",
         "warmup_ratio": "Share of the steps in which the learning rate rises from 0.",
         "weight_decay": "Decoupled weight decay of AdamW.",
+        "dropout": "0 for one epoch; about 0.1 when training several.",
         "max_length": "Longer texts are cut to this many tokens.",
         "eval_every_steps": "Also evaluate during an epoch, every N steps.",
         "eval_split": "Held out for evaluation when no evaluation file is given.",
@@ -54,6 +55,7 @@ TITLES = {
     "learning_rate": "Learning rate",
     "warmup_ratio": "Warm-up ratio",
     "weight_decay": "Weight decay",
+    "dropout": "Dropout",
     "max_length": "Max. length (tokens)",
     "eval_every_steps": "Evaluate every",
     "eval_split": "Validation share",
@@ -62,7 +64,7 @@ TITLES = {
 }
 
 GROUPS = (
-    ("Optimisation", ("epochs", "batch_size", "learning_rate", "warmup_ratio", "weight_decay")),
+    ("Optimisation", ("epochs", "batch_size", "learning_rate", "warmup_ratio", "weight_decay", "dropout")),
     ("Input", ("max_length",)),
     ("Evaluation", ("eval_every_steps", "eval_split")),
     ("Reproducibility and speed", ("seed", "precision")),
@@ -109,6 +111,7 @@ class HyperparamsPanel(QWidget):
             "learning_rate": QLineEdit(),
             "warmup_ratio": _double(0.0, 1.0, 0.05, 3),
             "weight_decay": _double(0.0, 10.0, 0.01, 4),
+            "dropout": _double(0.0, 0.9, 0.05, 2),
             "max_length": _spin(8, 8192, 16),
             "eval_every_steps": _spin(0, 10_000_000, 50),
             "eval_split": _double(0.01, 0.9, 0.05, 2),
