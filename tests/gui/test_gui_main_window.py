@@ -197,3 +197,24 @@ def test_app_reads_the_data_file_from_the_environment(monkeypatch):
     monkeypatch.setenv(gui_app.DATA_ENV, "/data/x.csv")
     assert gui_app.parse_args([]).data == "/data/x.csv"
     assert gui_app.parse_args(["/data/y.csv"]).data == "/data/y.csv"
+
+
+def test_the_light_style_sheet_is_applied_only_on_a_light_palette(qapp):
+    from PySide6.QtGui import QColor, QPalette
+
+    from workbench.gui.app import apply_style
+
+    original_palette, original_sheet = qapp.palette(), qapp.styleSheet()
+    try:
+        light = QPalette(original_palette)
+        light.setColor(QPalette.ColorRole.Window, QColor("#f0f0f0"))
+        qapp.setPalette(light)
+        assert apply_style(qapp) and "QGroupBox" in qapp.styleSheet()
+        qapp.setStyleSheet("")
+        dark = QPalette(original_palette)
+        dark.setColor(QPalette.ColorRole.Window, QColor("#202124"))
+        qapp.setPalette(dark)
+        assert not apply_style(qapp) and qapp.styleSheet() == ""
+    finally:
+        qapp.setPalette(original_palette)
+        qapp.setStyleSheet(original_sheet)

@@ -27,6 +27,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def apply_style(app: QApplication) -> bool:
+    """Apply resources/styles/workbench.qss, a light theme, when the system palette is light.
+
+    On a dark palette it would put dark text on dark ground in places, so the platform's
+    own look stays. Returns whether the style sheet was applied."""
+    from workbench.resources import resource_path
+
+    sheet = resource_path("styles", "workbench.qss")
+    if app.palette().window().color().lightness() < 128 or not sheet.exists():
+        return False
+    app.setStyleSheet(sheet.read_text(encoding="utf-8"))
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     """Create the application and the main window, and run until the window closes."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -42,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     icon = resource_path("icons", "workbench.png")
     if icon.exists():
         app.setWindowIcon(QIcon(str(icon)))
+    apply_style(app)
 
     from workbench.gui.main_window import MainWindow
     from workbench.gui.predictor_service import shutdown_all

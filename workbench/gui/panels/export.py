@@ -70,6 +70,7 @@ class ExportPanel(QWidget):
         folder_row.addWidget(self.folder_edit, 1)
         folder_row.addWidget(self.browse_button)
         self.export_button = QPushButton("Export as Hugging Face folder")
+        self.export_button.setProperty("primary", True)  # styled by resources/styles
         hint = QLabel(MESSAGES["hf_hint"])
         hint.setWordWrap(True)
         hint.setStyleSheet("color: palette(placeholder-text);")

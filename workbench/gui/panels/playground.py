@@ -52,6 +52,7 @@ class PlaygroundPanel(QWidget):
         self.text_edit.setMinimumHeight(110)
         self.text_edit.setMaximumHeight(200)
         self.predict_button = QPushButton("Predict")
+        self.predict_button.setProperty("primary", True)  # styled by resources/styles
         self.predict_button.setToolTip("Ctrl+Enter")
         self.predict_button.setMinimumWidth(110)
         self.message = InlineMessageWidget()

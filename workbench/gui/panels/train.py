@@ -63,6 +63,7 @@ class TrainPanel(QWidget):
         self.train_button.setDefault(True)
         self.train_button.setMinimumWidth(110)
         self.train_button.setStyleSheet("QPushButton:enabled { font-weight: 600; }")
+        self.train_button.setProperty("primary", True)  # styled by resources/styles
         self.stop_button = QPushButton("Stop")
         self.stop_button.setMinimumWidth(90)
         self.status_label = QLabel(MESSAGES["idle"])
