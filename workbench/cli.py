@@ -7,6 +7,7 @@ code 2; a run that fails after it started exits 1. No tracebacks for the user's 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from workbench import __version__
+from workbench.config import RunConfig
 from workbench.errors import UserError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -26,16 +28,16 @@ TRAIN_FLAGS: dict[str, tuple[str, type, str]] = {
     "--text-column": ("text_column", str, "column with the text (default: guessed)"),
     "--label-column": ("label_column", str, "column with the label (default: guessed)"),
     "--model": ("model", str, '"default" (bundled all-MiniLM-L6-v2) or a Hugging Face model folder'),
-    "--epochs": ("epochs", int, "passes over the training data (default 1)"),
-    "--batch-size": ("batch_size", int, "examples per step (default 32)"),
-    "--lr": ("learning_rate", float, "peak learning rate (default 1.25e-4)"),
-    "--warmup-ratio": ("warmup_ratio", float, "fraction of steps to warm up (default 0.1)"),
-    "--weight-decay": ("weight_decay", float, "AdamW weight decay (default 0.01)"),
-    "--dropout": ("dropout", float, "dropout while training, 0 to 0.9 (default 0; try 0.1 for several epochs)"),
-    "--max-length": ("max_length", int, "truncate texts to this many tokens (default 128)"),
-    "--seed": ("seed", int, "random seed (default 42)"),
-    "--precision": ("precision", str, "auto, fp32, bf16 or fp16 (default auto)"),
-    "--device": ("device", str, "auto, cpu, cuda or mps (default auto)"),
+    "--epochs": ("epochs", int, "passes over the training data"),
+    "--batch-size": ("batch_size", int, "examples per step"),
+    "--lr": ("learning_rate", float, "peak learning rate"),
+    "--warmup-ratio": ("warmup_ratio", float, "fraction of steps to warm up"),
+    "--weight-decay": ("weight_decay", float, "AdamW weight decay"),
+    "--dropout": ("dropout", float, "dropout while training, 0 to 0.9; try 0.1 for several epochs"),
+    "--max-length": ("max_length", int, "truncate texts to this many tokens"),
+    "--seed": ("seed", int, "random seed"),
+    "--precision": ("precision", str, "auto, fp32, bf16 or fp16"),
+    "--device": ("device", str, "auto, cpu, cuda or mps"),
     "--eval-every": ("eval_every_steps", int, "also evaluate every N steps (default: each epoch)"),
     "--output": ("output", str, "run folder to create (default: a new folder in your runs folder)"),
 }
@@ -58,7 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="fine-tune a model; prints the run folder")
     train.add_argument("--config", help="run.toml with the settings (flags given here override it)")
-    for flag, (_, kind, help_text) in TRAIN_FLAGS.items():
+    defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+    for flag, (field, kind, help_text) in TRAIN_FLAGS.items():
+        if "default" not in help_text and defaults[field] not in (None, ""):
+            help_text += f" (default {defaults[field]:g})" if kind is float else f" (default {defaults[field]})"
         train.add_argument(flag, type=kind, default=None, help=help_text)
 
     evaluate = sub.add_parser("evaluate", help="metrics of a trained model on labelled data (JSON)")
@@ -99,7 +104,6 @@ def _gui(args: argparse.Namespace) -> int:
 
 
 def config_from_args(args: argparse.Namespace):
-    from workbench.config import RunConfig
 
     values: dict[str, Any] = {}
     if args.config:

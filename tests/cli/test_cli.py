@@ -134,7 +134,13 @@ def test_evaluate_on_labels_the_model_never_saw_says_so(trained_run, tmp_path):
 
 def test_version_and_help():
     assert run_cli("--version").stdout.startswith("workbench ")
-    assert "--batch-size" in run_cli("train", "--help").stdout
+    help_text = " ".join(run_cli("train", "--help").stdout.split())
+    assert "--batch-size" in help_text
+    from workbench.config import RunConfig
+
+    defaults = RunConfig()
+    assert f"peak learning rate (default {defaults.learning_rate:g})" in help_text
+    assert f"(default {defaults.batch_size})" in help_text
 
 
 @pytest.mark.slow
