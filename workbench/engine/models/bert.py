@@ -1,8 +1,8 @@
-"""BERT-family encoder in plain PyTorch, read top to bottom.
+"""BERT in plain PyTorch, read top to bottom, and its Family entry.
 
-Attribute names equal the keys of Hugging Face `BertModel` / `BertForSequenceClassification`
-checkpoints, so loading and exporting are plain state-dict copies.
-Shapes: B batch, T tokens, H hidden size, nh heads, hs head size.
+Attribute names equal the keys of Hugging Face `BertModel` / `BertFor…` checkpoints, so
+loading and exporting are plain state-dict copies. RoBERTa reuses these modules.
+Shapes: B batch, T tokens, H hidden size, V vocabulary, L labels.
 """
 
 from __future__ import annotations
@@ -10,10 +10,25 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from workbench.engine.models.dropout import Dropout, dropout
+from workbench.engine.models.dropout import Dropout
+from workbench.engine.models.family import (
+    MASKED_LM,
+    PRETRAINING,
+    QUESTION_ANSWERING,
+    SEQUENCE_CLASSIFICATION,
+    TOKEN_CLASSIFICATION,
+    Family,
+    Head,
+)
+from workbench.engine.models.layers import (
+    activation,
+    attention,
+    attention_mask_of,
+    init_new,
+    split_heads,
+)
 from workbench.errors import UserError
 
 
@@ -33,6 +48,7 @@ class BertConfig:
     pad_token_id: int = 0
     initializer_range: float = 0.02
     classifier_dropout: float | None = None
+    tie_word_embeddings: bool = True
 
     @classmethod
     def from_dict(cls, values: dict) -> BertConfig:
@@ -40,21 +56,11 @@ class BertConfig:
         config = cls(**{k: v for k, v in values.items() if k in known and v is not None})
         if config.hidden_size % config.num_attention_heads:
             raise UserError("hidden_size must be a multiple of num_attention_heads in config.json")
-        if config.hidden_act not in _ACTIVATIONS:
-            raise UserError(f"unsupported hidden_act {config.hidden_act!r} in config.json")
+        activation(config.hidden_act)
         pos_type = values.get("position_embedding_type", "absolute")
         if pos_type != "absolute":
             raise UserError(f"position_embedding_type {pos_type!r} is not supported yet")
         return config
-
-
-_ACTIVATIONS = {
-    "gelu": F.gelu,
-    "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
-    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
-    "relu": F.relu,
-    "silu": F.silu,
-}
 
 
 class BertEmbeddings(nn.Module):
@@ -66,10 +72,11 @@ class BertEmbeddings(nn.Module):
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
         self.dropout = Dropout(c.hidden_dropout_prob)
 
+    def position_ids(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return torch.arange(input_ids.shape[1], device=input_ids.device)[None]  # (1, T)
+
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None) -> torch.Tensor:
-        T = input_ids.shape[1]
-        positions = torch.arange(T, device=input_ids.device)
-        x = self.word_embeddings(input_ids) + self.position_embeddings(positions)[None]
+        x = self.word_embeddings(input_ids) + self.position_embeddings(self.position_ids(input_ids))
         if token_type_ids is None:
             x = x + self.token_type_embeddings.weight[0]
         else:
@@ -87,26 +94,8 @@ class BertSelfAttention(nn.Module):
         self.dropout_p = c.attention_probs_dropout_prob
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        B, T, H = x.shape
-        nh = self.num_heads
-
-        def heads(t: torch.Tensor) -> torch.Tensor:
-            return t.view(B, T, nh, H // nh).transpose(1, 2)  # (B, nh, T, hs)
-
-        q, k, v = heads(self.query(x)), heads(self.key(x)), heads(self.value(x))
-        if self.training and self.dropout_p > 0 and x.device.type == "cpu":
-            # Written out so the attention dropout uses the cheap CPU mask; this is what
-            # SDPA's CPU path computes when it has to apply dropout.
-            scores = (q @ k.transpose(-2, -1)) * (H // nh) ** -0.5  # (B, nh, T, T)
-            if mask is not None:
-                scores = scores.masked_fill(~mask, float("-inf"))
-            probs = dropout(scores.softmax(dim=-1), self.dropout_p, True)
-            y = probs @ v
-        else:
-            y = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=mask, dropout_p=self.dropout_p if self.training else 0.0
-            )
-        return y.transpose(1, 2).reshape(B, T, H)
+        q, k, v = (split_heads(f(x), self.num_heads) for f in (self.query, self.key, self.value))
+        return attention(q, k, v, mask, self.dropout_p, self.training)  # (B, T, H)
 
 
 class BertSelfOutput(nn.Module):
@@ -134,7 +123,7 @@ class BertIntermediate(nn.Module):
     def __init__(self, c: BertConfig) -> None:
         super().__init__()
         self.dense = nn.Linear(c.hidden_size, c.intermediate_size)
-        self.act = _ACTIVATIONS[c.hidden_act]
+        self.act = activation(c.hidden_act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.dense(x))
@@ -179,25 +168,27 @@ class BertPooler(nn.Module):
 
 
 class BertModel(nn.Module):
-    def __init__(self, c: BertConfig) -> None:
+    """The encoder; heads that read every token build it without the pooler, as HF does."""
+
+    embeddings_class: type[BertEmbeddings] = BertEmbeddings
+
+    def __init__(self, c: BertConfig, add_pooling_layer: bool = True) -> None:
         super().__init__()
         self.config = c
-        self.embeddings = BertEmbeddings(c)
+        self.embeddings = self.embeddings_class(c)
         self.encoder = BertEncoder(c)
-        self.pooler = BertPooler(c)
+        self.pooler = BertPooler(c) if add_pooling_layer else None
 
     def forward(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(last hidden state (B, T, H), pooled [CLS] (B, H))."""
-        mask = None
-        if attention_mask is not None and not bool(attention_mask.all()):
-            mask = attention_mask.bool()[:, None, None, :]  # (B, 1, 1, T): True = attend
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(last hidden state (B, T, H), pooled [CLS] (B, H) or None without a pooler)."""
+        mask = attention_mask_of(attention_mask)  # (B, 1, 1, T)
         hidden = self.encoder(self.embeddings(input_ids, token_type_ids), mask)
-        return hidden, self.pooler(hidden)
+        return hidden, None if self.pooler is None else self.pooler(hidden)
 
 
 class BertForSequenceClassification(nn.Module):
@@ -209,11 +200,7 @@ class BertForSequenceClassification(nn.Module):
         p = c.classifier_dropout if c.classifier_dropout is not None else c.hidden_dropout_prob
         self.dropout = Dropout(p)
         self.classifier = nn.Linear(c.hidden_size, num_labels)
-        self.init_head(c.initializer_range)
-
-    def init_head(self, std: float) -> None:
-        nn.init.normal_(self.classifier.weight, std=std)
-        nn.init.zeros_(self.classifier.bias)
+        init_new(self.classifier, std=c.initializer_range)
 
     def forward(
         self,
@@ -222,5 +209,162 @@ class BertForSequenceClassification(nn.Module):
         token_type_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         _, pooled = self.bert(input_ids, attention_mask, token_type_ids)
-        return self.classifier(self.dropout(pooled))  # (B, num_labels)
+        return self.classifier(self.dropout(pooled))  # (B, L)
 
+
+class BertForTokenClassification(nn.Module):
+    """Every token -> dropout -> linear."""
+
+    def __init__(self, c: BertConfig, num_labels: int) -> None:
+        super().__init__()
+        self.bert = BertModel(c, add_pooling_layer=False)
+        p = c.classifier_dropout if c.classifier_dropout is not None else c.hidden_dropout_prob
+        self.dropout = Dropout(p)
+        self.classifier = nn.Linear(c.hidden_size, num_labels)
+        init_new(self.classifier, std=c.initializer_range)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        hidden, _ = self.bert(input_ids, attention_mask, token_type_ids)
+        return self.classifier(self.dropout(hidden))  # (B, T, L)
+
+
+class BertForQuestionAnswering(nn.Module):
+    """Every token -> (start, end) logits."""
+
+    def __init__(self, c: BertConfig, num_labels: int = 2) -> None:
+        super().__init__()
+        self.bert = BertModel(c, add_pooling_layer=False)
+        self.qa_outputs = nn.Linear(c.hidden_size, num_labels)
+        init_new(self.qa_outputs, std=c.initializer_range)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        hidden, _ = self.bert(input_ids, attention_mask, token_type_ids)
+        return self.qa_outputs(hidden)  # (B, T, 2)
+
+
+class BertPredictionHeadTransform(nn.Module):
+    def __init__(self, c: BertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+        self.act = activation(c.hidden_act)
+        self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.act(self.dense(x)))
+
+
+class BertLMPredictionHead(nn.Module):
+    """transform -> decoder, whose weight is the word embeddings and whose bias is `bias`."""
+
+    def __init__(self, c: BertConfig, word_embeddings: nn.Embedding) -> None:
+        super().__init__()
+        self.transform = BertPredictionHeadTransform(c)
+        self.bias = nn.Parameter(torch.zeros(c.vocab_size))
+        self.decoder = nn.Linear(c.hidden_size, c.vocab_size)
+        self.decoder.weight = word_embeddings.weight  # tied: one Parameter
+        self.decoder.bias = self.bias  # tied, as `transformers` ties them
+        init_new(self.transform, std=c.initializer_range)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.transform(hidden))  # (B, T, V)
+
+
+class BertOnlyMLMHead(nn.Module):
+    def __init__(self, c: BertConfig, word_embeddings: nn.Embedding) -> None:
+        super().__init__()
+        self.predictions = BertLMPredictionHead(c, word_embeddings)
+
+
+class BertPreTrainingHeads(BertOnlyMLMHead):
+    def __init__(self, c: BertConfig, word_embeddings: nn.Embedding) -> None:
+        super().__init__(c, word_embeddings)
+        self.seq_relationship = nn.Linear(c.hidden_size, 2)
+        init_new(self.seq_relationship, std=c.initializer_range)
+
+
+def _check_tied(c: BertConfig) -> None:
+    if not c.tie_word_embeddings:
+        raise UserError(
+            "this checkpoint's masked-LM decoder is not tied to its word embeddings "
+            "(tie_word_embeddings: false), which is not supported yet"
+        )
+
+
+class BertForMaskedLM(nn.Module):
+    def __init__(self, c: BertConfig, num_outputs: int = 0) -> None:
+        super().__init__()
+        _check_tied(c)
+        self.bert = BertModel(c, add_pooling_layer=False)
+        self.cls = BertOnlyMLMHead(c, self.bert.embeddings.word_embeddings)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        hidden, _ = self.bert(input_ids, attention_mask, token_type_ids)
+        return self.cls.predictions(hidden)  # (B, T, V)
+
+
+class BertForPreTraining(nn.Module):
+    """Masked LM on every token and next-sentence prediction on the pooled [CLS]."""
+
+    def __init__(self, c: BertConfig, num_outputs: int = 0) -> None:
+        super().__init__()
+        _check_tied(c)
+        self.bert = BertModel(c)
+        self.cls = BertPreTrainingHeads(c, self.bert.embeddings.word_embeddings)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden, pooled = self.bert(input_ids, attention_mask, token_type_ids)
+        return self.cls.predictions(hidden), self.cls.seq_relationship(pooled)  # (B,T,V), (B,2)
+
+
+_MLM_TIED = {
+    "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
+    "cls.predictions.decoder.bias": "cls.predictions.bias",
+}
+
+FAMILY = Family(
+    name="bert",
+    model_types=("bert",),
+    config_from_dict=BertConfig.from_dict,
+    heads={
+        SEQUENCE_CLASSIFICATION: Head(
+            "BertForSequenceClassification", BertForSequenceClassification, ("classifier.",)
+        ),
+        TOKEN_CLASSIFICATION: Head(
+            "BertForTokenClassification", BertForTokenClassification, ("classifier.",)
+        ),
+        QUESTION_ANSWERING: Head(
+            "BertForQuestionAnswering", BertForQuestionAnswering, ("qa_outputs.",)
+        ),
+        MASKED_LM: Head("BertForMaskedLM", BertForMaskedLM, ("cls.predictions.",), _MLM_TIED),
+        PRETRAINING: Head(
+            "BertForPreTraining",
+            BertForPreTraining,
+            ("cls.predictions.", "cls.seq_relationship."),
+            _MLM_TIED,
+        ),
+    },
+    backbone_prefix="bert.",
+    dropout_keys=("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"),
+    optional_prefixes=("bert.pooler.",),
+    special_tokens={"pad": "[PAD]", "mask": "[MASK]", "unk": "[UNK]"},
+)

@@ -1,0 +1,85 @@
+"""Pieces every family's modules share: activations, attention, how new layers start.
+
+Shapes: B batch, T tokens, H hidden size, nh heads, hs head size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from workbench.engine.models.dropout import dropout
+from workbench.errors import UserError
+
+# config.json activation names, as `transformers` spells them.
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "gelu": F.gelu,
+    "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
+    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    "relu": F.relu,
+    "silu": F.silu,
+    "swish": F.silu,
+}
+
+
+def activation(name: str, key: str = "hidden_act") -> Callable[[torch.Tensor], torch.Tensor]:
+    if name not in ACTIVATIONS:
+        raise UserError(f"unsupported {key} {name!r} in config.json")
+    return ACTIVATIONS[name]
+
+
+def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    B, T, H = x.shape
+    return x.view(B, T, num_heads, H // num_heads).transpose(1, 2)  # (B, nh, T, hs)
+
+
+def attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None,
+    dropout_p: float,
+    training: bool,
+) -> torch.Tensor:
+    """Scaled dot-product attention of (B, nh, T, hs) heads -> (B, T, H).
+
+    `mask` is boolean (B, 1, 1, T), True = attend; it is always passed when there is one
+    (never a Python branch on its values: that costs a device sync per forward and makes a
+    traced or exported model ignore padding).
+    """
+    B, nh, T, hs = q.shape
+    if training and dropout_p > 0 and q.device.type == "cpu":
+        # Written out so the attention dropout uses the cheap CPU mask; this is what
+        # SDPA's CPU path computes when it has to apply dropout.
+        scores = (q @ k.transpose(-2, -1)) * hs**-0.5  # (B, nh, T, T)
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        y = dropout(scores.softmax(dim=-1), dropout_p, True) @ v
+    else:
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=dropout_p if training else 0.0
+        )
+    return y.transpose(1, 2).reshape(B, T, nh * hs)  # (B, T, H)
+
+
+def attention_mask_of(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
+    """(B, T) of 1 = real token -> boolean (B, 1, 1, T) for `attention`."""
+    return None if attention_mask is None else attention_mask.bool()[:, None, None, :]
+
+
+def init_new(*modules: nn.Module, std: float) -> None:
+    """Initialise new head layers as `transformers` does: linear weights N(0, std), biases 0,
+    LayerNorm gains 1."""
+    with torch.no_grad():
+        for module in modules:
+            for layer in module.modules():
+                if isinstance(layer, nn.Linear):
+                    layer.weight.normal_(0.0, std)
+                    if layer.bias is not None:
+                        layer.bias.zero_()
+                elif isinstance(layer, nn.LayerNorm):
+                    layer.weight.fill_(1.0)
+                    layer.bias.zero_()
