@@ -94,3 +94,10 @@ def round_trip_diff(loaded: LoadedModel, kind: str, folder: Path, auto_class, id
     assert type(reference).__name__ == loaded.family.head(kind).architecture
     got, expected = run_both(loaded.model, reference, kind, ids, mask)
     return max_diff(got, expected, kind, mask)
+
+
+def dropout_rates(model: torch.nn.Module) -> set[float]:
+    """Every dropout rate in the model: Dropout modules and attention's `dropout_p`."""
+    modules = list(model.modules())
+    rates = {m.p for m in modules if type(m).__name__ == "Dropout"}
+    return rates | {m.dropout_p for m in modules if hasattr(m, "dropout_p")}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from family_parity import jitter, max_diff, padded_batch, round_trip_diff, run_both
+from family_parity import dropout_rates, jitter, max_diff, padded_batch, round_trip_diff, run_both
 
 from workbench.engine.models.loading import build_model
 
@@ -99,3 +99,10 @@ def test_a_pretraining_checkpoint_fine_tunes_as_a_sequence_classifier(tmp_path):
     assert sorted(loaded.fresh) == ["classifier.bias", "classifier.weight"]
     pooler = loaded.model.bert.pooler.dense.weight
     assert torch.equal(pooler, reference.bert.pooler.dense.weight)
+
+
+@pytest.mark.parametrize("kind", ["sequence-classification", "token-classification", "pretraining"])
+def test_the_runs_dropout_replaces_every_rate(tmp_path, kind):
+    transformers.BertForPreTraining(_config()).save_pretrained(tmp_path)
+    assert dropout_rates(build_model(tmp_path, kind, 2, dropout=0.3).model) == {0.3}
+    assert dropout_rates(build_model(tmp_path, kind, 2).model) == {0.1}
