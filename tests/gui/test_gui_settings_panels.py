@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 from PySide6.QtCore import Qt
 
+import workbench.config
 from workbench.config import RunConfig
 from workbench.errors import UserError
 from workbench.gui.panels.hyperparams import HyperparamsPanel, default_values
@@ -16,7 +17,11 @@ from workbench.gui.panels.model import ModelPanel
 def test_hyperparams_defaults_are_runconfig_defaults(qtbot):
     panel = HyperparamsPanel()
     qtbot.addWidget(panel)
-    defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+    general = getattr(workbench.config, "GENERAL_DEFAULTS", {})  # for defaults of None
+    defaults = {
+        f.name: general.get(f.name) if f.default is None else f.default
+        for f in dataclasses.fields(RunConfig)
+    }
     values = panel.values()
     assert values == {name: defaults[name] for name in values}
     assert values == default_values()

@@ -99,4 +99,4 @@ def test_curve_plot_updates_on_its_timer_not_per_point(qtbot):
             and len(widget.train_curve.getData()[0]) == 49
         )
     )
-    assert widget.accuracy_curve.getData()[1].tolist() == [0.9]
+    assert widget.metric_curve.getData()[1].tolist() == [90.0]  # accuracy, drawn in percent

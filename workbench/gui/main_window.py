@@ -133,6 +133,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         self.sidebar.currentRowChanged.connect(self._on_sidebar_row_changed)
         self.train_panel.connect_runner(self.runner)
+        self.runner.sig_running_changed.connect(self.hyperparams_panel.set_run_active)
         self.evaluate_panel.connect_runner(self.runner)
         self.train_panel.sig_train_requested.connect(self._on_train_panel_train_requested)
         self.runner.sig_running_changed.connect(self._on_runner_running_changed)

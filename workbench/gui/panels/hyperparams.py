@@ -5,28 +5,34 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
+import workbench.config
 from workbench.config import PRECISIONS, RunConfig
 from workbench.errors import UserError
 from workbench.gui import settings as ui_settings
+from workbench.gui.metric_format import format_scientific
 from workbench.gui.widgets.inline_message import InlineMessageWidget
 
 MESSAGES = {
-    "bad_number": "{title} must be a number like 1e-4 or 0.0001, got {text!r}.",
+    "bad_number": "{title} must be a number like 1e-4 or 5e-5, got {text!r}.",
+    "run_active": "A run is in progress: changes apply to the next run.",
     "eval_epoch": "end of each epoch",
     "hints": {
         "epochs": "Passes over the training data.",
@@ -64,7 +70,10 @@ TITLES = {
 }
 
 GROUPS = (
-    ("Optimisation", ("epochs", "batch_size", "learning_rate", "warmup_ratio", "weight_decay", "dropout")),
+    (
+        "Optimisation",
+        ("epochs", "batch_size", "learning_rate", "warmup_ratio", "weight_decay", "dropout"),
+    ),
     ("Input", ("max_length",)),
     ("Evaluation", ("eval_every_steps", "eval_split")),
     ("Reproducibility and speed", ("seed", "precision")),
@@ -73,9 +82,11 @@ NAMES = tuple(name for _, names in GROUPS for name in names)
 
 
 def default_values() -> dict[str, Any]:
-    """RunConfig's own defaults for the fields this panel shows."""
+    """RunConfig's own defaults for the fields this panel shows (a field whose default is
+    None, "the task's choice", shows the general default the config module names)."""
+    general = getattr(workbench.config, "GENERAL_DEFAULTS", {})
     defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
-    return {name: defaults[name] for name in NAMES}
+    return {name: general.get(name) if defaults[name] is None else defaults[name] for name in NAMES}
 
 
 def _spin(low: int, high: int, step: int = 1) -> QSpinBox:
@@ -86,8 +97,16 @@ def _spin(low: int, high: int, step: int = 1) -> QSpinBox:
     return box
 
 
+class _TrimmedDoubleSpinBox(QDoubleSpinBox):
+    """Shows 0.1 and 0.01 rather than 0.100 and 0.0100 (the precision stays `decimals`)."""
+
+    def textFromValue(self, value: float) -> str:
+        text = f"{value:.{self.decimals()}f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def _double(low: float, high: float, step: float, decimals: int) -> QDoubleSpinBox:
-    box = QDoubleSpinBox()
+    box = _TrimmedDoubleSpinBox()
     box.setRange(low, high)
     box.setSingleStep(step)
     box.setDecimals(decimals)
@@ -100,6 +119,7 @@ class HyperparamsPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._loading = False
+        self._run_active = False
         self._build()
         self.set_values(self._saved_values())
         self.validate()
@@ -130,9 +150,12 @@ class HyperparamsPanel(QWidget):
             box = QGroupBox(title)
             form = QFormLayout(box)
             form.setVerticalSpacing(4)
+            form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
             for name in names:
                 editor = self.editors[name]
-                editor.setFixedWidth(200)
+                editor.setMinimumWidth(120)
+                editor.setMaximumWidth(220)
+                editor.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
                 editor.setToolTip(MESSAGES["hints"][name])
                 hint = QLabel(MESSAGES["hints"][name])
                 hint.setWordWrap(True)
@@ -153,10 +176,34 @@ class HyperparamsPanel(QWidget):
         buttons.addStretch(0)
         buttons.addWidget(self.reset_button)
 
+        # The fields scroll when the window is too small for them; the run note stays on top.
+        fields = QWidget()
+        fields.setObjectName("hyperparamsFields")
+        fields_layout = QVBoxLayout(fields)
+        fields_layout.setContentsMargins(0, 0, 4, 0)
+        fields_layout.addLayout(grid)
+        fields_layout.addLayout(buttons)
+        fields_layout.addStretch(1)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.scroll.setWidget(fields)
+        self.scroll.setStyleSheet("QScrollArea, #hyperparamsFields { background: transparent; }")
+        self.scroll.viewport().setAutoFillBackground(False)
+
+        self.run_note = QLabel(MESSAGES["run_active"])
+        self.run_note.setObjectName("runNote")
+        self.run_note.setWordWrap(True)
+        self.run_note.setStyleSheet(
+            "#runNote { background: #e8f0fd; color: #1d3f7a; border: 1px solid #bcd0f2;"
+            " border-radius: 4px; padding: 5px 8px; }"
+        )
+        self.run_note.setVisible(False)
+
         layout = QVBoxLayout(self)
-        layout.addLayout(grid)
-        layout.addLayout(buttons)
-        layout.addStretch(1)
+        layout.addWidget(self.run_note)
+        layout.addWidget(self.scroll, 1)
 
         self.reset_button.clicked.connect(self._on_reset_button_clicked)
         for editor in self.editors.values():
@@ -176,7 +223,7 @@ class HyperparamsPanel(QWidget):
             if editor is None:
                 continue
             if isinstance(editor, QLineEdit):
-                editor.setText(f"{float(value):g}")
+                editor.setText(format_scientific(float(value)))
             elif isinstance(editor, QComboBox):
                 index = editor.findData(value)
                 editor.setCurrentIndex(max(index, 0))
@@ -221,6 +268,15 @@ class HyperparamsPanel(QWidget):
     def reset(self) -> None:
         self.set_values(default_values())
         self._save()
+
+    @Slot(bool)
+    def set_run_active(self, active: bool) -> None:
+        """While a run goes on, say that edits apply to the next run (they stay editable)."""
+        self._run_active = active
+        self.run_note.setVisible(active)
+
+    def is_run_active(self) -> bool:
+        return self._run_active
 
     # ---- slots --------------------------------------------------------------------------
     @Slot()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QGridLayout,
@@ -18,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from workbench.engine.events import EvalFinished, Notice, RunFinished, RunStarted, StepLogged
 from workbench.gui.messages import format_seconds
+from workbench.gui.metric_format import format_metric, metric_title, scalar_metrics
 from workbench.gui.widgets.curve_plot import CurvePlotWidget
 
 MESSAGES = {
@@ -30,19 +33,53 @@ MESSAGES = {
     "failed": "The run failed: {error}",
     "error_title": "Training failed",
     "config_title": "Cannot start training",
-    "eval_line": "step {step}: eval loss {loss}, accuracy {accuracy}",
-    "progress": "step %v / %m",
+    "eval_line": "Evaluation at step {step:,} (epoch {epoch:.2f}): {metrics}",
+    "metric_item": "{title} {value}",
+    "metric_separator": ", ",
+    "no_metrics": "no scores",
+    "progress": "step {step:,} of {total:,} ({percent:.0f}%)",
+    "progress_finished": {
+        "completed": "finished: {step:,} steps",
+        "stopped": "stopped at step {step:,} of {total:,}",
+        "failed": "failed at step {step:,} of {total:,}",
+    },
+    "eta_finished": {"completed": "done", "stopped": "stopped", "failed": "—"},
+    "speed_average": "The average over the whole run.",
+    "speed_window": "Over the steps since the last update.",
     "not_started": "not started",
     "run_dir": "Run folder: {run_dir}",
+    "stats": {
+        "epoch": "Epoch",
+        "loss": "Loss",
+        "metric": "Accuracy",
+        "speed": "Examples/s",
+        "elapsed": "Elapsed",
+        "eta": "Remaining",
+    },
+    "log_placeholder": "Notices and evaluations appear here.",
 }
+
+DEFAULT_METRIC = "accuracy"  # until RunStarted names the task's primary metric
 
 
 def _show_error(parent: QWidget, title: str, text: str) -> None:
     QMessageBox.critical(parent, title, text)
 
 
-def _fmt(value: object, pattern: str = "{:.4f}") -> str:
-    return pattern.format(value) if isinstance(value, (int, float)) else "—"
+def describe_metrics(metrics: dict[str, Any], primary: str | None = None) -> str:
+    """The scalar metrics as text, primary first: "Accuracy 81.2%, Macro F1 80.9%, Loss 0.4200"."""
+    items = [
+        MESSAGES["metric_item"].format(title=metric_title(name), value=format_metric(name, value))
+        for name, value in scalar_metrics(metrics, primary)
+    ]
+    return MESSAGES["metric_separator"].join(items) or MESSAGES["no_metrics"]
+
+
+def describe_notice(message: object) -> str:
+    """A notice as one readable line, even if an engine sends a dict instead of a sentence."""
+    if isinstance(message, dict):
+        return MESSAGES["metric_separator"].join(f"{k}: {v}" for k, v in message.items())
+    return str(message)
 
 
 class TrainPanel(QWidget):
@@ -55,6 +92,9 @@ class TrainPanel(QWidget):
         super().__init__(parent)
         self.run_dir = ""
         self.last_status = ""
+        self.primary_metric = DEFAULT_METRIC
+        self._step = 0
+        self._total_steps = 0
         self._build()
         self.set_running(False)
 
@@ -74,23 +114,33 @@ class TrainPanel(QWidget):
         buttons.addSpacing(12)
         buttons.addWidget(self.status_label, 1)
 
+        # The bar draws no text: text over its fill is hard to read, so a label says it.
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        self.progress.setFormat(MESSAGES["not_started"])
-        self.progress.setTextVisible(True)
+        self.progress.setTextVisible(False)
+        self.progress.setFixedHeight(8)
+        self.progress_label = QLabel(MESSAGES["not_started"])
+        self.progress_label.setObjectName("progressText")
+        self.progress_label.setMinimumWidth(
+            self.progress_label.fontMetrics().horizontalAdvance(
+                MESSAGES["progress"].format(step=8_888, total=8_888, percent=100)
+            )
+        )
+        self.progress_label.setAlignment(
+            Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        )
+        bar_row = QHBoxLayout()
+        bar_row.setSpacing(12)
+        bar_row.addWidget(self.progress, 1, Qt.AlignmentFlag.AlignVCenter)
+        bar_row.addWidget(self.progress_label)
+
         self.stat_labels: dict[str, QLabel] = {}
+        self.stat_captions: dict[str, QLabel] = {}
         stats = QGridLayout()
         stats.setHorizontalSpacing(24)
-        for column, (key, title) in enumerate(
-            (
-                ("epoch", "Epoch"),
-                ("loss", "Loss"),
-                ("speed", "Examples/s"),
-                ("elapsed", "Elapsed"),
-                ("eta", "Remaining"),
-            )
-        ):
+        stats.setVerticalSpacing(0)
+        for column, (key, title) in enumerate(MESSAGES["stats"].items()):
             caption = QLabel(title)
             caption.setStyleSheet("color: palette(placeholder-text);")
             value = QLabel("—")
@@ -98,16 +148,19 @@ class TrainPanel(QWidget):
             stats.addWidget(caption, 0, column)
             stats.addWidget(value, 1, column)
             self.stat_labels[key] = value
-        stats.setColumnStretch(5, 1)
+            self.stat_captions[key] = caption
+        stats.setColumnStretch(len(MESSAGES["stats"]), 1)
         progress_box = QGroupBox("Progress")
         progress_layout = QVBoxLayout(progress_box)
-        progress_layout.addWidget(self.progress)
+        progress_layout.setSpacing(6)
+        progress_layout.addLayout(bar_row)
         progress_layout.addLayout(stats)
 
-        self.plot = CurvePlotWidget()
-        self.plot.setMinimumHeight(200)
+        self.plot = CurvePlotWidget(metric=self.primary_metric)
         plot_box = QGroupBox("Curves")
-        QVBoxLayout(plot_box).addWidget(self.plot)
+        plot_layout = QVBoxLayout(plot_box)
+        plot_layout.setContentsMargins(6, 6, 6, 6)
+        plot_layout.addWidget(self.plot)
 
         self.run_dir_label = QLabel("")
         self.run_dir_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -115,14 +168,16 @@ class TrainPanel(QWidget):
         self.run_dir_label.setVisible(False)
         self.log = QPlainTextEdit(readOnly=True)
         self.log.setMaximumBlockCount(2000)
-        self.log.setFixedHeight(72)
-        self.log.setPlaceholderText("Notices and evaluations appear here.")
+        self.log.setFixedHeight(4 * self.log.fontMetrics().lineSpacing() + 12)
+        self.log.setPlaceholderText(MESSAGES["log_placeholder"])
         log_box = QGroupBox("Run")
         log_layout = QVBoxLayout(log_box)
+        log_layout.setSpacing(4)
         log_layout.addWidget(self.run_dir_label)
         log_layout.addWidget(self.log)
 
         layout = QVBoxLayout(self)
+        layout.setSpacing(6)
         layout.addLayout(buttons)
         layout.addWidget(progress_box)
         layout.addWidget(plot_box, 1)
@@ -151,19 +206,42 @@ class TrainPanel(QWidget):
         self.plot.clear()
         self.log.clear()
         self.run_dir = ""
+        self._step = self._total_steps = 0
         self._show_run_dir("")
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        self.progress.setFormat(MESSAGES["not_started"])
+        self.progress_label.setText(MESSAGES["not_started"])
         for label in self.stat_labels.values():
             label.setText("—")
+        self.stat_labels["speed"].setToolTip("")
 
+    def set_primary_metric(self, name: str) -> None:
+        """The metric the second plot and the stats show (the task's primary one)."""
+        self.primary_metric = name
+        self.plot.set_metric(name)
+        self.stat_captions["metric"].setText(metric_title(name))
+        self.stat_labels["metric"].setText("—")
+
+    def show_config_error(self, message: str) -> None:
+        self.show_error(self, MESSAGES["config_title"], message)
+
+    def mark_preparing(self) -> None:
+        self.reset()
+        self.status_label.setText(MESSAGES["preparing"])
+
+    # ---- display helpers (no business logic: they only put numbers into widgets) --------
     def _show_run_dir(self, run_dir: str) -> None:
         self.run_dir_label.setText(MESSAGES["run_dir"].format(run_dir=run_dir) if run_dir else "")
         self.run_dir_label.setVisible(bool(run_dir))
 
-    def show_config_error(self, message: str) -> None:
-        self.show_error(self, MESSAGES["config_title"], message)
+    def _show_progress(self, step: int, total: int) -> None:
+        self._step, self._total_steps = step, total
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(min(step, max(1, total)))
+        percent = 100.0 * step / total if total else 0.0
+        self.progress_label.setText(
+            MESSAGES["progress"].format(step=step, total=total, percent=percent)
+        )
 
     # ---- slots --------------------------------------------------------------------------
     @Slot()
@@ -176,17 +254,13 @@ class TrainPanel(QWidget):
         self.status_label.setText(MESSAGES["stopping"])
         self.sig_stop_requested.emit()
 
-    def mark_preparing(self) -> None:
-        self.reset()
-        self.status_label.setText(MESSAGES["preparing"])
-
     @Slot(object)
     def _on_runner_run_started(self, event: RunStarted) -> None:
         self.run_dir = event.run_dir
         self._show_run_dir(event.run_dir)
-        self.progress.setRange(0, max(1, event.total_steps))
-        self.progress.setValue(0)
-        self.progress.setFormat(MESSAGES["progress"])
+        self.set_primary_metric(getattr(event, "primary_metric", None) or DEFAULT_METRIC)
+        self.plot.set_total_steps(event.total_steps)
+        self._show_progress(0, event.total_steps)
         if self.stop_button.isEnabled():
             self.status_label.setText(
                 MESSAGES["started"].format(
@@ -200,29 +274,30 @@ class TrainPanel(QWidget):
     @Slot(object)
     def _on_runner_step_logged(self, event: StepLogged) -> None:
         self.plot.add_train_loss(event.step, event.loss)
-        self.progress.setFormat(MESSAGES["progress"])
-        self.progress.setRange(0, max(1, event.total_steps))
-        self.progress.setValue(min(event.step, event.total_steps))
+        self._show_progress(event.step, event.total_steps)
         self.stat_labels["epoch"].setText(f"{event.epoch:.2f}")
-        self.stat_labels["loss"].setText(f"{event.loss:.4f}")
+        self.stat_labels["loss"].setText(format_metric("loss", event.loss))
         self.stat_labels["speed"].setText(f"{event.examples_per_second:,.1f}")
+        self.stat_labels["speed"].setToolTip(MESSAGES["speed_window"])
         self.stat_labels["elapsed"].setText(format_seconds(event.elapsed_seconds))
         self.stat_labels["eta"].setText(format_seconds(event.eta_seconds))
 
     @Slot(object)
     def _on_runner_eval_finished(self, event: EvalFinished) -> None:
-        loss = event.metrics.get("loss")
-        accuracy = event.metrics.get("accuracy")
-        self.plot.add_eval(event.step, loss, accuracy)
+        value = event.metrics.get(self.primary_metric)
+        self.plot.add_eval(event.step, event.metrics.get("loss"), value)
+        self.stat_labels["metric"].setText(format_metric(self.primary_metric, value))
         self.log.appendPlainText(
             MESSAGES["eval_line"].format(
-                step=event.step, loss=_fmt(loss), accuracy=_fmt(accuracy, "{:.1%}")
+                step=event.step,
+                epoch=event.epoch,
+                metrics=describe_metrics(event.metrics, self.primary_metric),
             )
         )
 
     @Slot(object)
     def _on_runner_notice(self, event: Notice) -> None:
-        self.log.appendPlainText(event.message)
+        self.log.appendPlainText(describe_notice(event.message))
 
     @Slot(object)
     def _on_runner_run_finished(self, event: RunFinished) -> None:
@@ -232,7 +307,18 @@ class TrainPanel(QWidget):
             self.run_dir = event.run_dir
             self._show_run_dir(event.run_dir)
         if event.status == "completed":
-            self.progress.setValue(self.progress.maximum())
+            self._show_progress(self._total_steps, self._total_steps)
+        finished = MESSAGES["progress_finished"].get(event.status)
+        if finished and self._total_steps:
+            self.progress_label.setText(finished.format(step=self._step, total=self._total_steps))
+        self.stat_labels["eta"].setText(MESSAGES["eta_finished"].get(event.status, "—"))
+        average = event.metrics.get("train_examples_per_second")
+        if isinstance(average, (int, float)) and average > 0:
+            self.stat_labels["speed"].setText(f"{average:,.1f}")
+            self.stat_labels["speed"].setToolTip(MESSAGES["speed_average"])
+        value = event.metrics.get(self.primary_metric)
+        if value is not None:
+            self.stat_labels["metric"].setText(format_metric(self.primary_metric, value))
         if event.status == "failed":
             text = MESSAGES["failed"].format(error=event.error or "unknown error")
             self.status_label.setText(text)
