@@ -106,3 +106,34 @@ def test_the_runs_dropout_replaces_every_rate(tmp_path, kind):
     transformers.BertForPreTraining(_config()).save_pretrained(tmp_path)
     assert dropout_rates(build_model(tmp_path, kind, 2, dropout=0.3).model) == {0.3}
     assert dropout_rates(build_model(tmp_path, kind, 2).model) == {0.1}
+
+
+def test_a_checkpoint_that_stores_the_tied_keys_too_loads(tmp_path):
+    """Older checkpoints (bert-base's) also hold the decoder's weight and bias."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    reference = transformers.BertForMaskedLM(_config())
+    jitter(reference)
+    reference.save_pretrained(tmp_path)
+    state = {k: v.detach().clone().contiguous() for k, v in reference.state_dict().items()}
+    assert "cls.predictions.decoder.weight" in state and "cls.predictions.decoder.bias" in state
+    save_file(state, str(tmp_path / "model.safetensors"))
+    loaded = build_model(tmp_path, "masked-lm", 0)
+    ids, mask, types = _batch()
+    diff = max_diff(
+        *run_both(loaded.model, reference, "masked-lm", ids, mask, types), "masked-lm", mask
+    )
+    assert loaded.fresh == [] and diff < 1e-4
+
+
+@pytest.mark.parametrize("kind", ["token-classification", "masked-lm", "pretraining"])
+def test_training_mode_runs_on_the_cpu_and_reaches_every_weight(tmp_path, kind):
+    torch.manual_seed(0)
+    transformers.BertForPreTraining(_config()).save_pretrained(tmp_path)
+    model = build_model(tmp_path, kind, 3, dropout=0.2).model.train()
+    ids, mask, types = _batch()
+    out = model(ids, mask, types)
+    loss = sum(o.sum() for o in out) if isinstance(out, tuple) else out.sum()
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
