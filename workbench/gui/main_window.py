@@ -220,8 +220,9 @@ class MainWindow(QMainWindow):
         geometry = store.value(ui_settings.KEY_GEOMETRY)
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
-        else:
-            self.resize(1200, 800)
+        else:  # 1200×800, or the screen where it is smaller (every page works at 1024×640)
+            screen = self.screen().availableGeometry()
+            self.resize(min(1200, screen.width()), min(800, screen.height()))
         page = store.value(ui_settings.KEY_PAGE, 0, type=int)
         self.sidebar.setCurrentRow(page if 0 <= page < len(self.panels) else 0)
 
