@@ -16,17 +16,26 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from workbench import __version__
-from workbench.config import RunConfig
+from workbench.config import GENERAL_DEFAULTS, RunConfig
 from workbench.errors import UserError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
+# Column roles: CLI flag -> RunConfig field (train and evaluate).
+ROLE_FLAGS: dict[str, tuple[str, type, str]] = {
+    "--text-column": ("text_column", str, "column with the text (default: guessed)"),
+    "--text-pair-column": ("text_pair_column", str, "column with the second text of a pair (default: guessed)"),
+    "--label-column": ("label_column", str, "column with the label, labels, tags or number (default: guessed)"),
+    "--question-column": ("question_column", str, "question answering: the question (default: guessed)"),
+    "--context-column": ("context_column", str, "question answering: the context (default: guessed)"),
+    "--answer-column": ("answer_column", str, "question answering: the answer (default: guessed)"),
+}
 # CLI flag -> RunConfig field, for `train`.
 TRAIN_FLAGS: dict[str, tuple[str, type, str]] = {
-    "--data": ("data", str, "training data: .csv, .tsv, .jsonl, .json or .parquet"),
-    "--eval-data": ("eval_data", str, "validation data (default: hold out a stratified 10%%)"),
-    "--text-column": ("text_column", str, "column with the text (default: guessed)"),
-    "--label-column": ("label_column", str, "column with the label (default: guessed)"),
+    "--task": ("task", str, "what to train for (see the list above)"),
+    "--data": ("data", str, "training data: .csv, .tsv, .jsonl, .json, .parquet, .xlsx, CoNLL, SQuAD JSON, .txt or a folder"),
+    "--eval-data": ("eval_data", str, "validation data (default: hold out 10%% of the training data)"),
+    **ROLE_FLAGS,
     "--model": ("model", str, '"default" (bundled all-MiniLM-L6-v2) or a Hugging Face model folder'),
     "--epochs": ("epochs", int, "passes over the training data"),
     "--batch-size": ("batch_size", int, "examples per step"),
@@ -34,12 +43,27 @@ TRAIN_FLAGS: dict[str, tuple[str, type, str]] = {
     "--warmup-ratio": ("warmup_ratio", float, "fraction of steps to warm up"),
     "--weight-decay": ("weight_decay", float, "AdamW weight decay"),
     "--dropout": ("dropout", float, "dropout while training, 0 to 0.9; try 0.1 for several epochs"),
-    "--max-length": ("max_length", int, "truncate texts to this many tokens"),
+    "--max-length": ("max_length", int, "tokens per input or window"),
+    "--truncation": ("truncation", str, "what a long text loses: tail, head or head+tail"),
+    "--stride": ("stride", int, "tokens shared by overlapping windows (NER, QA)"),
+    "--early-stopping": ("early_stopping_patience", int, "stop after N evaluations without improvement; keep the best model (0: off)"),
+    "--eval-sample": ("eval_sample", int, "evaluations during training use at most this many examples"),
+    "--mlm-probability": ("mlm_probability", float, "masked LM: share of tokens to mask"),
     "--seed": ("seed", int, "random seed"),
     "--precision": ("precision", str, "auto, fp32, bf16 or fp16"),
     "--device": ("device", str, "auto, cpu, cuda or mps"),
-    "--eval-every": ("eval_every_steps", int, "also evaluate every N steps (default: each epoch)"),
+    "--eval-every": ("eval_every_steps", int, "evaluate every N steps (default: about 5 times per run)"),
     "--output": ("output", str, "run folder to create (default: a new folder in your runs folder)"),
+}
+
+
+# Switches: CLI flag -> (RunConfig field, value when given, help).
+TRAIN_SWITCHES: dict[str, tuple[str, Any, str]] = {
+    "--no-header": ("header", "no", "the CSV/TSV's first row is data, not column names"),
+    "--header": ("header", "yes", "the CSV/TSV's first row names the columns (default: detected)"),
+    "--class-weights": ("class_weights", True, "weigh the loss by inverse class frequency"),
+    "--whole-word-masking": ("whole_word_masking", True, "masked LM: mask whole words"),
+    "--next-sentence-prediction": ("next_sentence_prediction", True, "masked LM: also train BERT's next-sentence head"),
 }
 
 
@@ -58,30 +82,63 @@ def build_parser() -> argparse.ArgumentParser:
     gui = sub.add_parser("gui", help="open the Workbench window (the default)")
     gui.add_argument("--open", metavar="FILE", help="open this data file at start")
 
-    train = sub.add_parser("train", help="fine-tune a model; prints the run folder")
+    from workbench.engine.export import FORMAT_NAMES
+    from workbench.engine.tasks import TASK_NAMES
+
+    train = sub.add_parser(
+        "train",
+        help="fine-tune a model; prints the run folder",
+        description="Fine-tune a model. Tasks (--task): " + ", ".join(TASK_NAMES) + ".",
+    )
     train.add_argument("--config", help="run.toml with the settings (flags given here override it)")
     defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
     for flag, (field, kind, help_text) in TRAIN_FLAGS.items():
-        if "default" not in help_text and defaults[field] not in (None, ""):
+        if field in GENERAL_DEFAULTS:
+            help_text += _task_default_help(field, kind)
+        elif "default" not in help_text and defaults[field] not in (None, ""):
             help_text += f" (default {defaults[field]:g})" if kind is float else f" (default {defaults[field]})"
-        train.add_argument(flag, type=kind, default=None, help=help_text)
+        choices = TASK_NAMES if field == "task" else None
+        train.add_argument(flag, type=kind, default=None, help=help_text, choices=choices)
+    for flag, (_, value, help_text) in TRAIN_SWITCHES.items():
+        train.add_argument(flag, action="store_const", const=value, default=None, help=help_text)
 
-    evaluate = sub.add_parser("evaluate", help="metrics of a trained model on labelled data (JSON)")
+    evaluate = sub.add_parser("evaluate", help="the task's metrics of a trained model on labelled data (JSON)")
     evaluate.add_argument("run", help="run folder (or exported model folder)")
     evaluate.add_argument("--data", required=True, help="labelled data file")
-    evaluate.add_argument("--text-column")
-    evaluate.add_argument("--label-column")
+    for flag, (_, kind, help_text) in ROLE_FLAGS.items():
+        evaluate.add_argument(flag, type=kind, default=None, help=help_text.replace("guessed", "the run's, else guessed"))
 
-    predict = sub.add_parser("predict", help="label texts; one JSON object per text")
+    predict = sub.add_parser("predict", help="predict for texts; one JSON object per input")
     predict.add_argument("run", help="run folder (or exported model folder)")
-    predict.add_argument("--text", action="append", default=[], help="a text (repeatable)")
+    predict.add_argument("--text", action="append", default=[], help="a text, or the question for QA (repeatable)")
+    predict.add_argument("--text-pair", action="append", default=None, help="pair tasks: the second text (one per --text)")
+    predict.add_argument("--context", action="append", default=None, help="question answering: the context (one per --text)")
     predict.add_argument("--file", help="a file with one text per line")
 
     export = sub.add_parser("export", help="export a trained model")
     export.add_argument("run", help="run folder")
-    export.add_argument("--format", choices=["hf"], default="hf", help="hf: a Hugging Face folder")
+    export.add_argument("--format", choices=FORMAT_NAMES, default="hf", help="hf: a Hugging Face folder")
     export.add_argument("--output", required=True, help="folder to create")
+
+    models = sub.add_parser("models", help="what a model is: family, size, the tasks it supports (JSON)")
+    models.add_argument("model", nargs="*", default=["default"], help='"default" or model folders')
     return parser
+
+
+def _task_default_help(field: str, kind: type) -> str:
+    """"(default 1.25e-4; question-answering 1e-4)": the general default and the tasks'."""
+    from workbench.engine.tasks import TASK_NAMES, task_defaults
+
+    def show(value: Any) -> str:
+        return f"{value:g}" if kind is float else str(value)
+
+    general = GENERAL_DEFAULTS[field]
+    special = [
+        f"{name} {show(task_defaults(name)[field])}"
+        for name in TASK_NAMES
+        if task_defaults(name)[field] != general
+    ]
+    return f" (default {show(general)}" + "".join(f"; {s}" for s in special) + ")"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,9 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in (None, "gui"):
             return _gui(args)
-        return {"train": _train, "evaluate": _evaluate, "predict": _predict, "export": _export}[
-            args.command
-        ](args)
+        commands = {
+            "train": _train,
+            "evaluate": _evaluate,
+            "predict": _predict,
+            "export": _export,
+            "models": _models,
+        }
+        return commands[args.command](args)
     except UserError as exc:
         print(f"workbench: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -109,6 +171,10 @@ def config_from_args(args: argparse.Namespace):
     if args.config:
         values = RunConfig.from_toml(args.config).to_dict()
     for flag, (field, _, _) in TRAIN_FLAGS.items():
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is not None:
+            values[field] = value
+    for flag, (field, _, _) in TRAIN_SWITCHES.items():
         value = getattr(args, flag[2:].replace("-", "_"))
         if value is not None:
             values[field] = value
@@ -143,7 +209,8 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from workbench.engine import evaluate
 
-    metrics = evaluate(args.run, args.data, args.text_column, args.label_column)
+    columns = {field: getattr(args, flag[2:].replace("-", "_")) for flag, (field, _, _) in ROLE_FLAGS.items()}
+    metrics = evaluate(args.run, args.data, {k: v for k, v in columns.items() if v})
     print(json.dumps(metrics, ensure_ascii=False))
     return EXIT_OK
 
@@ -160,17 +227,35 @@ def _predict(args: argparse.Namespace) -> int:
             raise UserError(f"cannot read {path}: {exc}; give a UTF-8 text file, one text per line") from None
     if not texts:
         raise UserError("nothing to predict; give --text \"...\" (repeatable) or --file FILE")
+    for flag, extra in (("--text-pair", args.text_pair), ("--context", args.context)):
+        if extra is not None and len(extra) != len(texts):
+            raise UserError(f"give one {flag} per --text ({len(texts)} texts, {len(extra)} {flag} values)")
     from workbench.engine import load_predictor
 
-    for prediction in load_predictor(args.run).predict(texts):
+    predictor = load_predictor(args.run)
+    needs = set(predictor.inputs) - {"text"}
+    given = {"text_pair": args.text_pair, "context": args.context}
+    for need in needs:
+        if given.get(need) is None:
+            flag = "--" + need.replace("_", "-")
+            raise UserError(f"this {predictor.task} model needs {flag} for each --text")
+    for prediction in predictor.predict(texts, text_pairs=args.text_pair, contexts=args.context):
         print(json.dumps(prediction, ensure_ascii=False))
     return EXIT_OK
 
 
 def _export(args: argparse.Namespace) -> int:
-    from workbench.engine import export_hf
+    from workbench.engine import export_model
 
-    print(export_hf(args.run, args.output))
+    print(export_model(args.run, args.output, args.format))
+    return EXIT_OK
+
+
+def _models(args: argparse.Namespace) -> int:
+    from workbench.engine import describe_model
+
+    for name in args.model:
+        print(json.dumps(describe_model(name), ensure_ascii=False))
     return EXIT_OK
 
 
@@ -202,11 +287,12 @@ class ProgressPrinter:
             else:
                 self._line(text)
         elif kind == "eval":
-            m = event.metrics
-            self._line(
-                f"eval at step {event.step}: loss {m['loss']:.4f}  accuracy {m['accuracy']:.4f}  "
-                f"macro-F1 {m['f1_macro']:.4f}"
+            scalars = "  ".join(
+                f"{k} {v:.4f}"
+                for k, v in event.metrics.items()
+                if isinstance(v, float | int) and not isinstance(v, bool) and k != "num_examples"
             )
+            self._line(f"eval at step {event.step}: {scalars}")
         elif kind == "notice":
             self._line(event.message)
         elif kind == "finished" and event.status != "failed":

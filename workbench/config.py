@@ -8,6 +8,7 @@ here so the CLI and the GUI give the same messages.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import tomllib
 from dataclasses import dataclass, fields
@@ -16,10 +17,14 @@ from typing import Any
 
 from workbench.errors import UserError
 
-TASKS = ("text-classification",)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DEFAULT_MODEL = "default"
+TRUNCATIONS = ("tail", "head", "head+tail")
+HEADERS = ("auto", "yes", "no")
+
+# Settings a task may choose for itself (None in a RunConfig = "the task's default").
+GENERAL_DEFAULTS = {"epochs": 1, "learning_rate": 1.25e-4, "batch_size": 32, "max_length": 128}
 
 
 @dataclass
@@ -31,24 +36,50 @@ class RunConfig:
     """Training data: .csv, .tsv, .jsonl/.json or .parquet."""
     eval_data: str | None = None
     """Validation data; when absent a stratified `eval_split` of `data` is held out."""
+    header: str = "auto"
+    """Whether a CSV/TSV's first row names the columns: auto (detected), yes or no."""
     text_column: str | None = None
-    """Column with the text; guessed when absent."""
+    """Column with the text; guessed when absent (as every column role below)."""
+    text_pair_column: str | None = None
+    """Second text of a pair (pair classification, regression on pairs)."""
     label_column: str | None = None
-    """Column with the label (strings or integers); guessed when absent."""
+    """Column with the label (strings or integers), labels, tags or a number."""
+    question_column: str | None = None
+    context_column: str | None = None
+    answer_column: str | None = None
+    """Question answering: the answer text (with `answer_start`) or SQuAD `answers`."""
     model: str = DEFAULT_MODEL
     """"default" (the bundled all-MiniLM-L6-v2) or a Hugging Face model folder."""
     task: str = "text-classification"
-    epochs: int = 1
-    batch_size: int = 32
-    learning_rate: float = 1.25e-4
+    epochs: int | None = None
+    """None: the task's default (1 for text classification; see `workbench train --help`)."""
+    batch_size: int | None = None
+    learning_rate: float | None = None
     warmup_ratio: float = 0.1
     """Fraction of the steps during which the learning rate rises linearly from 0."""
     weight_decay: float = 0.01
     dropout: float = 0.0
     """Dropout on hidden states, attention and the head while training. In one epoch each
     example is seen once, so there is little to regularise; 0.1 helps over several epochs."""
-    max_length: int = 128
-    """Longer texts are truncated to this many tokens."""
+    max_length: int | None = None
+    """Longer texts are truncated (classification) or split into windows (NER, QA)."""
+    truncation: str = "tail"
+    """What a long text loses in classification: its tail, its head, or its middle
+    (head+tail keeps the start and the end, known to help long reviews)."""
+    stride: int = 128
+    """Tokens shared by consecutive windows of a long document (NER, QA)."""
+    class_weights: bool = False
+    """Weigh the loss by inverse class frequency (imbalanced labels)."""
+    early_stopping_patience: int = 0
+    """Stop after this many evaluations without a better primary metric, and keep the best
+    model rather than the last (0: train all epochs, keep the last)."""
+    eval_sample: int = 1000
+    """Evaluations during training use a fixed sample of at most this many examples; the
+    final evaluation uses all of them."""
+    mlm_probability: float = 0.15
+    whole_word_masking: bool = False
+    next_sentence_prediction: bool = False
+    """Masked LM: also train BERT's next-sentence head (off, as in RoBERTa)."""
     max_grad_norm: float = 1.0
     seed: int = 42
     precision: str = "auto"
@@ -56,7 +87,8 @@ class RunConfig:
     device: str = "auto"
     eval_split: float = 0.1
     eval_every_steps: int = 0
-    """Also evaluate every N optimizer steps (0: only at the end of each epoch)."""
+    """Also evaluate every N optimizer steps (0: about five times per run, and at the end
+    of each epoch)."""
     log_every_steps: int = 5
     output: str | None = None
     """Run directory; a new folder under the user's runs folder when absent."""
@@ -66,26 +98,53 @@ class RunConfig:
 
     def validate(self) -> None:
         """Raise UserError naming the first setting that cannot work."""
-        if self.task not in TASKS:
-            raise UserError(f"unknown task {self.task!r}; choose one of: {', '.join(TASKS)}")
+        from workbench.engine.tasks import TASK_NAMES
+
+        if self.task not in TASK_NAMES:
+            raise UserError(f"unknown task {self.task!r}; choose one of: {', '.join(TASK_NAMES)}")
+        if self.truncation not in TRUNCATIONS:
+            raise UserError(
+                f"unknown truncation {self.truncation!r}; choose one of: {', '.join(TRUNCATIONS)}"
+            )
+        if self.header not in HEADERS:
+            raise UserError(f"header must be one of: {', '.join(HEADERS)}; got {self.header!r}")
         if self.precision not in PRECISIONS:
             raise UserError(
                 f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}"
             )
         if self.device not in DEVICES:
             raise UserError(f"unknown device {self.device!r}; choose one of: {', '.join(DEVICES)}")
-        _check_int("epochs", self.epochs, 1)
-        _check_int("batch_size", self.batch_size, 1)
-        _check_int("max_length", self.max_length, 8, 8192)
-        _check_int("seed", self.seed, 0)
+        if self.epochs is not None:
+            _check_int("epochs", self.epochs, 1, 10_000)
+        if self.batch_size is not None:
+            _check_int("batch_size", self.batch_size, 1, 65_536)
+        if self.max_length is not None:
+            _check_int("max_length", self.max_length, 8, 8192)
+        if self.learning_rate is not None:
+            _check_float("learning_rate", self.learning_rate, 0.0, 1.0, low_open=True)
+        _check_int("seed", self.seed, 0, 2**32 - 1)
         _check_int("eval_every_steps", self.eval_every_steps, 0)
         _check_int("log_every_steps", self.log_every_steps, 1)
-        _check_float("learning_rate", self.learning_rate, 0.0, 1.0, low_open=True)
+        _check_int("stride", self.stride, 0, 4096)
+        _check_int("early_stopping_patience", self.early_stopping_patience, 0)
+        _check_int("eval_sample", self.eval_sample, 1)
+        _check_float("mlm_probability", self.mlm_probability, 0.0, 0.9, low_open=True)
+        for flag in ("class_weights", "whole_word_masking", "next_sentence_prediction"):
+            if not isinstance(getattr(self, flag), bool):
+                raise UserError(f"{flag} must be true or false, got {getattr(self, flag)!r}")
         _check_float("warmup_ratio", self.warmup_ratio, 0.0, 1.0)
         _check_float("weight_decay", self.weight_decay, 0.0, 10.0)
         _check_float("dropout", self.dropout, 0.0, 0.9)
         _check_float("max_grad_norm", self.max_grad_norm, 0.0, 1e6)
         _check_float("eval_split", self.eval_split, 0.0, 0.9, low_open=True)
+
+    def with_task_defaults(self) -> RunConfig:
+        """A copy with every "task's default" (None) setting filled in."""
+        from workbench.engine.tasks import task_defaults
+
+        defaults = task_defaults(self.task)
+        filled = {k: defaults[k] for k in GENERAL_DEFAULTS if getattr(self, k) is None}
+        return dataclasses.replace(self, **filled)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -136,8 +195,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
+    # A JSON string is a valid TOML basic string (newlines and quotes escaped), but for DEL.
+    return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _check_int(name: str, value: Any, low: int, high: int | None = None) -> None:

@@ -19,6 +19,7 @@ LAYOUT = {
     "config": "config.toml",
     "metrics": "metrics.jsonl",
     "eval_results": "eval_results.json",
+    "eval_examples": "eval_examples.json",
     "model": "model",
     "log": "log.txt",
 }

@@ -136,11 +136,12 @@ def test_version_and_help():
     assert run_cli("--version").stdout.startswith("workbench ")
     help_text = " ".join(run_cli("train", "--help").stdout.split())
     assert "--batch-size" in help_text
-    from workbench.config import RunConfig
+    from workbench.config import GENERAL_DEFAULTS
+    from workbench.engine.tasks import TASK_NAMES
 
-    defaults = RunConfig()
-    assert f"peak learning rate (default {defaults.learning_rate:g})" in help_text
-    assert f"(default {defaults.batch_size})" in help_text
+    assert f"peak learning rate (default {GENERAL_DEFAULTS['learning_rate']:g}" in help_text
+    assert f"examples per step (default {GENERAL_DEFAULTS['batch_size']}" in help_text
+    assert all(name in help_text for name in TASK_NAMES)  # the task list comes from the registry
 
 
 @pytest.mark.slow

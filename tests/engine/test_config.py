@@ -25,7 +25,9 @@ def test_relative_data_paths_are_relative_to_the_config_file(tmp_path):
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"epochs": 0}, "epochs must be at least 1"),
+        ({"epochs": 0}, "epochs must be between 1 and 10000"),
+            ({"epochs": 10**9}, "epochs must be between 1 and 10000"),
+            ({"seed": 2**32}, "seed must be between 0 and 4294967295"),
         ({"batch_size": "8"}, "batch_size must be a whole number"),
         ({"learning_rate": -1.0}, "learning_rate must be greater than 0"),
         ({"precision": "int4"}, "unknown precision 'int4'"),

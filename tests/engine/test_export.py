@@ -45,5 +45,5 @@ def test_export_refuses_to_overwrite_a_folder_with_files(trained_run, tmp_path):
 def test_a_base_model_is_not_an_exportable_classifier(tmp_path):
     from workbench.engine.models.registry import default_model_path
 
-    with pytest.raises(UserError, match="not a trained classifier"):
+    with pytest.raises(UserError, match="not a trained model"):
         export_hf(default_model_path(), tmp_path / "out")

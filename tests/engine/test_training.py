@@ -116,8 +116,8 @@ def test_a_failure_during_the_run_is_reported_not_raised(reviews_csv, tmp_path):
 
 def test_the_engine_never_imports_qt():
     code = (
-        "import sys, workbench.engine, workbench.engine.training.loop, workbench.engine.predict, "
-        "workbench.engine.export.hf, workbench.cli\n"
+        "import sys, workbench.engine, workbench.engine.training.run, workbench.engine.predict, "
+        "workbench.engine.export.hf, workbench.engine.tasks.text_classification, workbench.cli\n"
         "bad = [m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph', 'workbench.gui'))]\n"
         "assert not bad, bad"
     )

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from workbench.config import RunConfig
     from workbench.engine.events import EventSink
     from workbench.engine.predict import Predictor
-    from workbench.engine.training.loop import RunResult
+    from workbench.engine.training.run import RunResult
 
 
 def train(
@@ -25,7 +25,7 @@ def train(
     """Fine-tune as `config` says; report through `on_event`; stop soon after `should_stop()`
     turns true (the model trained so far is saved and evaluated). Raises UserError for bad
     input before anything is written; the last event is always RunFinished."""
-    from workbench.engine.training.loop import train as _train
+    from workbench.engine.training.run import train as _train
 
     return _train(config, on_event=on_event, should_stop=should_stop)
 
@@ -33,28 +33,54 @@ def train(
 def evaluate(
     run_or_model: str | Path,
     data: str | Path,
-    text_column: str | None = None,
-    label_column: str | None = None,
+    columns: dict[str, str] | None = None,
     batch_size: int = 64,
 ) -> dict[str, Any]:
-    """Metrics of a trained model (run folder or exported folder) on a labelled file."""
+    """The task's metrics of a trained model (run folder or exported folder) on a labelled
+    file; `columns` maps role fields (text_column, label_column …) to columns."""
     from workbench.engine.evaluate import evaluate_file
 
-    return evaluate_file(run_or_model, data, text_column, label_column, batch_size)
+    return evaluate_file(run_or_model, data, columns or {}, batch_size)
 
 
 def load_predictor(run_or_model: str | Path, device: str = "cpu") -> Predictor:
-    """A predictor for texts. Create one per thread (tokenizers are not shareable)."""
+    """A predictor for a trained model. Create one per thread (tokenizers are not shareable)."""
     from workbench.engine.predict import Predictor
 
     return Predictor.load(run_or_model, device=device)
 
 
+def export_model(run_or_model: str | Path, output: str | Path, format: str = "hf") -> Path:
+    """Write the trained model in `format` (see `export_formats()`), checked, atomically."""
+    from workbench.engine.export import get_exporter
+
+    return get_exporter(format).export(Path(run_or_model), Path(output))
+
+
 def export_hf(run_or_model: str | Path, output: str | Path) -> Path:
     """Write the trained model as a Hugging Face folder that `transformers` loads."""
-    from workbench.engine.export.hf import export_hf as _export
+    return export_model(run_or_model, output, "hf")
 
-    return _export(run_or_model, output)
+
+def export_formats() -> list[dict[str, str]]:
+    """The export formats there are: name, title, description (CLI choices, GUI list)."""
+    from workbench.engine.export import all_exporters
+
+    return [{"name": e.name, "title": e.title, "description": e.description} for e in all_exporters()]
+
+
+def tasks() -> list[dict[str, Any]]:
+    """Every task: name, title, description, roles, metrics (CLI help, GUI lists)."""
+    from workbench.engine.tasks import all_tasks
+
+    return [task.describe() for task in all_tasks()]
+
+
+def task_defaults(task: str) -> dict[str, Any]:
+    """The settings a task trains with unless told otherwise (epochs, learning rate …)."""
+    from workbench.engine.tasks import task_defaults as _defaults
+
+    return _defaults(task)
 
 
 def resolve_model(name: str) -> Path:
@@ -65,7 +91,7 @@ def resolve_model(name: str) -> Path:
 
 
 def describe_model(name: str) -> dict[str, Any]:
-    """Family, size and vocabulary of a model folder, read from its config (no weights loaded)."""
+    """Family, size, parameter count and supported tasks of a model folder (no weights loaded)."""
     from workbench.engine.models.registry import describe_model as _describe
 
     return _describe(name)

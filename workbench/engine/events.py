@@ -22,6 +22,9 @@ class RunStarted:
     labels: list[str]
     device: str
     precision: str
+    task: str = "text-classification"
+    primary_metric: str = "accuracy"
+    """The metric the curves plot and early stopping watches (a key of EvalFinished.metrics)."""
     kind: str = "run_started"
 
 
@@ -40,8 +43,9 @@ class StepLogged:
 
 @dataclass(frozen=True)
 class EvalFinished:
-    """An evaluation on the validation data: `metrics` has loss, accuracy, f1_macro,
-    and `report` / `confusion_matrix` / `labels` for the per-class view."""
+    """An evaluation on the validation data: `metrics` has the task's metrics (its primary
+    one among them), and for classification `report` / `confusion_matrix` / `labels`.
+    `metrics["evaluated_on"]` is "sample" for the bounded evaluations during training."""
 
     step: int
     epoch: float

@@ -1,53 +1,45 @@
-"""Batched forward passes for evaluation and prediction (no gradients, original order kept)."""
+"""Batched forward passes for evaluation and prediction (no gradients, input order kept)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from workbench.engine.training.batching import collate, sorted_batches
+from workbench.engine.training.batching import sorted_batches
 from workbench.engine.training.precision import Precision
+
+if TYPE_CHECKING:
+    from workbench.engine.tasks.base import Features, Task
 
 
 @torch.no_grad()
-def predict_logits(
+def run_model(
     model: torch.nn.Module,
-    token_ids: list[list[int]],
+    task: Task,
+    features: Features,
     pad_id: int,
     precision: Precision,
     batch_size: int = 64,
     should_stop: Callable[[], bool] | None = None,
-) -> np.ndarray | None:
-    """Logits (N, num_labels) as float32 numpy, in input order; None if stopped midway."""
+) -> list[np.ndarray] | None:
+    """The task's per-feature outputs (float32 numpy) in feature order; None if stopped."""
     was_training = model.training
     model.eval()
     device = precision.device
-    out: np.ndarray | None = None
+    out: list[Any] = [None] * len(features)
     try:
-        for indices in sorted_batches([len(t) for t in token_ids], batch_size):
+        for positions in sorted_batches(features.lengths, batch_size):
             if should_stop is not None and should_stop():
                 return None
-            ids, mask = collate(token_ids, indices, pad_id, precision.pad_multiple)
+            batch = task.collate(features, positions, pad_id, precision.pad_multiple, training=False)
+            batch = {k: v.to(device) for k, v in batch.items()}
             with precision.autocast():
-                logits = model(ids.to(device), mask.to(device))
-            logits = logits.float().cpu().numpy()
-            if out is None:
-                out = np.zeros((len(token_ids), logits.shape[1]), dtype=np.float32)
-            out[indices] = logits
+                logits = task.forward(model, batch)
+            for p, output in zip(positions, task.gather(logits, batch), strict=True):
+                out[p] = output
     finally:
         model.train(was_training)
     return out
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
-
-
-def cross_entropy(logits: np.ndarray, label_ids: np.ndarray) -> float:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    return float(-log_probs[np.arange(len(label_ids)), label_ids].mean())

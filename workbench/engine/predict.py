@@ -1,58 +1,75 @@
-"""Predictions from a trained model: label and the probability of every label."""
+"""Predictions from a trained model, as plain values (one dict per input, the task's shape)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import torch
+import numpy as np
 
-from workbench.engine.inference import predict_logits, softmax
-from workbench.engine.models.registry import resolve_model
-from workbench.engine.tasks.classification import build_classifier
-from workbench.engine.tokenizer import TextTokenizer
-from workbench.engine.training.precision import Precision, pick_device
+from workbench.engine.inference import run_model
+from workbench.engine.trained import TrainedModel, inference_config, load_trained
 from workbench.errors import UserError
 
 
 class Predictor:
-    """A loaded classifier. Not thread-safe: make one per thread."""
+    """A loaded trained model. Not thread-safe: make one per thread."""
 
-    def __init__(self, model: torch.nn.Module, tokenizer: TextTokenizer, labels: list[str], precision: Precision, folder: Path) -> None:
-        self.model = model
-        self.tokenizer = tokenizer
-        self.labels = labels
-        self.precision = precision
-        self.folder = folder
+    def __init__(self, trained: TrainedModel) -> None:
+        self.trained = trained
+        self._config = inference_config(trained)
 
     @classmethod
     def load(cls, run_or_model: str | Path, device: str = "cpu") -> Predictor:
-        path = Path(run_or_model)
-        if not path.exists():
-            raise UserError(f"{path} does not exist; give a run folder or an exported model folder")
-        if path.is_dir() and (path / "config.toml").exists() and not (path / "model").exists():
-            raise UserError(f"run {path} has no trained model yet (it failed or is still running)")
-        folder = resolve_model(path)
-        model, labels, _ = build_classifier(folder)
-        precision = Precision("fp32", pick_device(device))
-        model.to(precision.device).eval()
-        return cls(model, TextTokenizer.from_folder(folder), labels, precision, folder)
+        return cls(load_trained(run_or_model, device))
 
-    def probabilities(self, texts: list[str], batch_size: int = 64):
-        """(N, num_labels) numpy array of probabilities, in input order."""
+    @property
+    def task(self) -> str:
+        return self.trained.task.name
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.trained.meta.get("labels", []))
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """What each prediction takes: "text", and "text_pair" or "context" for some tasks."""
+        return self.trained.task.prediction_inputs
+
+    @property
+    def tokenizer(self):
+        return self.trained.tokenizer
+
+    def predict(
+        self,
+        texts: list[str],
+        text_pairs: list[str] | None = None,
+        contexts: list[str] | None = None,
+        batch_size: int = 64,
+    ) -> list[dict[str, Any]]:
+        """One dict per text, shaped by the task (`{"label", "scores"}` for classification)."""
+        inputs: dict[str, list[str]] = {"text": [str(t) for t in texts]}
+        if text_pairs is not None:
+            inputs["text_pair"] = [str(t) for t in text_pairs]
+        if contexts is not None:
+            inputs["context"] = [str(t) for t in contexts]
+        task = self.trained.task
+        rows = task.rows_from_inputs(inputs)
+        features = task.encode(rows, self.trained.tokenizer, self._config, self.trained.meta)
+        outputs = self._outputs(features, batch_size)
+        return task.predict(outputs, features, rows, self.trained.meta)
+
+    def probabilities(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """(N, num_labels) probabilities of a single-label classifier, in input order."""
         if not texts:
             raise UserError("no text to predict; type a sentence or give --text")
-        ids = self.tokenizer.encode(texts)
-        logits = predict_logits(self.model, ids, self.tokenizer.pad_id, self.precision, batch_size)
-        return softmax(logits)
+        results = self.predict(texts, batch_size=batch_size)
+        if not results or "scores" not in results[0]:
+            raise UserError(f"a {self.task} model has no class probabilities")
+        return np.array([[r["scores"][label] for label in self.labels] for r in results])
 
-    def predict(self, texts: list[str], batch_size: int = 64) -> list[dict[str, Any]]:
-        """One `{"label": ..., "scores": {label: probability}}` per text."""
-        probs = self.probabilities(texts, batch_size)
-        return [
-            {
-                "label": self.labels[int(row.argmax())],
-                "scores": {label: float(p) for label, p in zip(self.labels, row)},
-            }
-            for row in probs
-        ]
+    def _outputs(self, features, batch_size: int) -> list[np.ndarray]:
+        t = self.trained
+        outputs = run_model(t.model, t.task, features, t.tokenizer.pad_id, t.precision, batch_size)
+        assert outputs is not None  # nothing can stop a prediction midway
+        return outputs

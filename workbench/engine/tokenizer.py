@@ -3,18 +3,58 @@
 Checkpoints often ship `tokenizer.json` with padding fixed to 128 (the bundled MiniLM
 does); padding every sentence to 128 tokens is ~5x the work of padding each batch to its
 longest member, so padding is switched off here and done by the collator.
+
+Special tokens are the family's business (`[CLS] a [SEP] b [SEP]` for BERT, `<s> a </s></s>
+b </s>` for RoBERTa): the wrapper reads the template off the tokenizer itself by encoding a
+probe, so windows and head+tail truncation work for every family without naming one.
 One instance must not be shared between threads ("Already borrowed"): use `clone()`.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
 from tokenizers.implementations import BertWordPieceTokenizer
 
 from workbench.errors import UserError
+
+TRUNCATIONS = ("head", "tail", "head+tail")
+_PAD_CANDIDATES = ("[PAD]", "<pad>", "<|pad|>")
+_MASK_CANDIDATES = ("[MASK]", "<mask>")
+_UNK_CANDIDATES = ("[UNK]", "<unk>")
+
+
+@dataclass(frozen=True)
+class Template:
+    """Special tokens around one text (prefix + text + suffix) and a pair
+    (prefix + first + middle + second + suffix), with the token type of each part."""
+
+    prefix: tuple[int, ...]
+    suffix: tuple[int, ...]
+    pair_prefix: tuple[int, ...]
+    pair_middle: tuple[int, ...]
+    pair_suffix: tuple[int, ...]
+    second_type: int  # token type id of the second text and what follows it
+
+    def single(self, content: list[int]) -> list[int]:
+        return [*self.prefix, *content, *self.suffix]
+
+    def pair(self, first: list[int], second: list[int]) -> tuple[list[int], list[int]]:
+        """(ids, token type ids) of a pair."""
+        head = [*self.pair_prefix, *first, *self.pair_middle]
+        tail = [*second, *self.pair_suffix]
+        return head + tail, [0] * len(head) + [self.second_type] * len(tail)
+
+    @property
+    def single_extra(self) -> int:
+        return len(self.prefix) + len(self.suffix)
+
+    @property
+    def pair_extra(self) -> int:
+        return len(self.pair_prefix) + len(self.pair_middle) + len(self.pair_suffix)
 
 
 class TextTokenizer:
@@ -23,6 +63,13 @@ class TextTokenizer:
         self.max_length = max_length
         self.pad_id = pad_id
         backend.no_padding()
+        backend.no_truncation()
+        self.template = _read_template(backend)
+        self.mask_id = _first_id(backend, _MASK_CANDIDATES)
+        self.unk_id = _first_id(backend, _UNK_CANDIDATES)
+        self.special_ids = frozenset(
+            {pad_id, *self.template.prefix, *self.template.suffix, *self.template.pair_middle}
+        )
         backend.enable_truncation(max_length=max_length)
 
     @classmethod
@@ -30,27 +77,83 @@ class TextTokenizer:
         folder = Path(folder)
         model_max = _model_max_length(folder)
         max_length = min(max_length, model_max) if model_max else max_length
-        if (folder / "tokenizer.json").exists():
-            backend = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        elif (folder / "vocab.txt").exists():
-            lowercase = _tokenizer_config(folder).get("do_lower_case", True)
-            backend = BertWordPieceTokenizer(str(folder / "vocab.txt"), lowercase=lowercase)._tokenizer
-        else:
-            raise UserError(
-                f"{folder} has no tokenizer (tokenizer.json or vocab.txt); "
-                "use the complete Hugging Face model folder"
-            )
-        pad_id = backend.token_to_id("[PAD]")
+        try:
+            if (folder / "tokenizer.json").exists():
+                backend = Tokenizer.from_file(str(folder / "tokenizer.json"))
+            elif (folder / "vocab.txt").exists():
+                lowercase = _tokenizer_config(folder).get("do_lower_case", True)
+                backend = BertWordPieceTokenizer(
+                    str(folder / "vocab.txt"), lowercase=lowercase
+                )._tokenizer
+            else:
+                raise UserError(
+                    f"{folder} has no tokenizer (tokenizer.json or vocab.txt); "
+                    "use the complete Hugging Face model folder"
+                )
+        except UserError:
+            raise
+        except Exception as exc:  # a corrupt or foreign tokenizer file
+            raise UserError(f"cannot read the tokenizer in {folder}: {exc}") from None
+        pad_id = _first_id(backend, _PAD_CANDIDATES)
         if pad_id is None:
             pad_id = _config(folder).get("pad_token_id") or 0
         return cls(backend, max_length, pad_id)
 
     def clone(self) -> TextTokenizer:
-        return TextTokenizer(Tokenizer.from_str(self._backend.to_str()), self.max_length, self.pad_id)
+        return TextTokenizer(
+            Tokenizer.from_str(self._backend.to_str()), self.max_length, self.pad_id
+        )
 
-    def encode(self, texts: list[str]) -> list[list[int]]:
-        """Token ids per text, with [CLS]/[SEP], truncated to max_length, not padded."""
-        return [enc.ids for enc in self._backend.encode_batch(list(texts))]
+    @property
+    def vocab_size(self) -> int:
+        return self._backend.get_vocab_size(with_added_tokens=True)
+
+    def id_to_token(self, token_id: int) -> str | None:
+        return self._backend.id_to_token(token_id)
+
+    def decode(self, ids: list[int]) -> str:
+        return self._backend.decode(ids)
+
+    # ---- whole inputs, truncated to max_length ------------------------------------------
+    def encode(self, texts: list[str], truncation: str = "tail") -> list[list[int]]:
+        """Token ids per text with the special tokens, at most max_length, not padded.
+        `truncation` says what a long text loses: its "tail" (the end), its "head" (the
+        start), or its middle ("head+tail" keeps the first quarter and the rest from the end)."""
+        if truncation == "tail":
+            return [enc.ids for enc in self._backend.encode_batch(list(texts))]
+        if truncation not in TRUNCATIONS:
+            raise UserError(f"unknown truncation {truncation!r}; choose one of: {', '.join(TRUNCATIONS)}")
+        budget = max(self.max_length - self.template.single_extra, 1)
+        out = []
+        for content in self.encode_content(texts):
+            if len(content) > budget:
+                if truncation == "head":
+                    content = content[-budget:]
+                else:
+                    keep_head = budget // 4
+                    content = content[:keep_head] + content[len(content) - (budget - keep_head) :]
+            out.append(self.template.single(content))
+        return out
+
+    def encode_pairs(self, firsts: list[str], seconds: list[str]) -> tuple[list[list[int]], list[list[int]]]:
+        """(ids, token type ids) per pair, the longer text cut first to fit max_length."""
+        encodings = self._backend.encode_batch(list(zip(firsts, seconds, strict=True)))
+        return [e.ids for e in encodings], [e.type_ids for e in encodings]
+
+    # ---- content without special tokens or truncation (windows, masking) ----------------
+    def encode_content(self, texts: list[str]) -> list[list[int]]:
+        return [e.ids for e in self.encode_untruncated(texts)]
+
+    def encode_untruncated(self, texts: list[str] | list[list[str]], words: bool = False) -> list[Encoding]:
+        """Encodings without special tokens or truncation; `words=True` takes pre-split words
+        (then `Encoding.word_ids` maps tokens back to them). Offsets are character spans."""
+        self._backend.no_truncation()
+        try:
+            return self._backend.encode_batch(
+                list(texts), is_pretokenized=words, add_special_tokens=False
+            )
+        finally:
+            self._backend.enable_truncation(max_length=self.max_length)
 
     def save(self, folder: str | Path) -> None:
         """Write tokenizer.json as used for training (no fixed padding, our truncation)."""
@@ -60,20 +163,58 @@ class TextTokenizer:
         )
 
 
+def _read_template(backend: Tokenizer) -> Template:
+    probe_a, probe_b = "a", "b"
+    plain_a = backend.encode(probe_a, add_special_tokens=False).ids
+    plain_b = backend.encode(probe_b, add_special_tokens=False).ids
+    single = backend.encode(probe_a).ids
+    prefix, suffix = _around(single, plain_a)
+    pair = backend.encode(probe_a, probe_b)
+    pair_prefix, rest = _around(pair.ids, plain_a)
+    middle, pair_suffix = _around(list(rest), plain_b)
+    second_start = len(pair_prefix) + len(plain_a) + len(middle)
+    types = pair.type_ids
+    second_type = types[second_start] if second_start < len(types) else 0
+    return Template(prefix, suffix, pair_prefix, middle, pair_suffix, second_type)
+
+
+def _around(ids: list[int], content: list[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    for start in range(len(ids) - len(content) + 1):
+        if ids[start : start + len(content)] == content:
+            return tuple(ids[:start]), tuple(ids[start + len(content) :])
+    return tuple(), tuple()
+
+
+def _first_id(backend: Tokenizer, candidates: tuple[str, ...]) -> int | None:
+    for token in candidates:
+        token_id = backend.token_to_id(token)
+        if token_id is not None:
+            return token_id
+    return None
+
+
 def _config(folder: Path) -> dict:
     try:
-        return json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        value = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        return value if isinstance(value, dict) else {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return {}
 
 
 def _tokenizer_config(folder: Path) -> dict:
     try:
-        return json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        value = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+        return value if isinstance(value, dict) else {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return {}
 
 
 def _model_max_length(folder: Path) -> int | None:
-    positions = _config(folder).get("max_position_embeddings")
-    return int(positions) if positions else None
+    config = _config(folder)
+    positions = config.get("max_position_embeddings")
+    if not positions:
+        return None
+    # RoBERTa reserves the first padding_idx + 1 positions.
+    if config.get("model_type") in ("roberta", "xlm-roberta", "camembert"):
+        positions -= int(config.get("pad_token_id", 1)) + 1
+    return int(positions)

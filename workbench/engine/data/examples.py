@@ -28,11 +28,17 @@ def label_counts(frame: pd.DataFrame, label_column: str) -> dict[str, int]:
     return {str(k): int(v) for k, v in counts.items()}
 
 
-def check_columns(frame: pd.DataFrame, text_column: str, label_column: str | None, name: str) -> None:
+def check_columns(
+    frame: pd.DataFrame,
+    text_column: str,
+    label_column: str | None,
+    name: str,
+    text_flag: str = "--text-column",
+) -> None:
     available = ", ".join(map(str, frame.columns))
     for role, column in (("text", text_column), ("label", label_column)):
         if column is not None and column not in frame.columns:
-            option = "--text-column" if role == "text" else "--label-column"
+            option = text_flag if role == "text" else "--label-column"
             raise UserError(
                 f"{name} has no column {column!r}; pick the {role} column with {option} "
                 f"(available: {available})"
@@ -48,25 +54,45 @@ def make_examples(
 ) -> tuple[LabelledTexts, list[str]]:
     """Texts and label ids. With `labels` given (eval data, a trained model), rows must use
     those labels; otherwise the label set is read from the data, sorted."""
-    check_columns(frame, text_column, label_column, name)
-    texts = frame[text_column]
+    columns, labels = labelled_columns(frame, [text_column], label_column, labels, name)
+    return LabelledTexts(columns[text_column], columns["label"]), labels
+
+
+def labelled_columns(
+    frame: pd.DataFrame,
+    text_columns: list[str],
+    label_column: str,
+    labels: list[str] | None = None,
+    name: str = "data",
+    flags: tuple[str, ...] = ("--text-column",),
+) -> tuple[dict[str, list], list[str]]:
+    """{text column: texts, ..., "label": label ids} for rows whose texts and label are all
+    present, and the label names (read from the data, sorted, unless `labels` is given)."""
+    for column, flag in zip(text_columns, flags, strict=False):
+        check_columns(frame, column, None, name, flag)
+    check_columns(frame, text_columns[0], label_column, name)
     raw_labels = frame[label_column]
-    keep = texts.notna() & raw_labels.notna()
-    texts = texts[keep].astype(str)
-    keep_text = texts.str.strip() != ""
-    texts, raw_labels = texts[keep_text], raw_labels[keep][keep_text]
-    if len(texts) == 0:
+    if raw_labels.notna().sum() == 0:
         raise UserError(
-            f"the text column {text_column!r} of {name} is empty; pick the column that holds "
-            "the text with --text-column"
+            f"the label column {label_column!r} of {name} has no values; pick the column that "
+            "holds the labels with --label-column"
         )
-    names = raw_labels.map(_label_name)
+    keep = raw_labels.notna()
+    for column in text_columns:
+        keep &= frame[column].notna() & (frame[column].astype(str).str.strip() != "")
+    if not keep.any():
+        column = text_columns[0]
+        raise UserError(
+            f"the text column {column!r} of {name} is empty where labels are given; pick the "
+            "column that holds the text with --text-column"
+        )
+    names = raw_labels[keep].map(_label_name)
     if labels is None:
         labels = sorted(set(names), key=_label_sort_key)
         if len(labels) < 2:
             raise UserError(
                 f"{name} has only one class ({labels[0]!r}) in column {label_column!r}; "
-                "text classification needs at least two: add examples of another class "
+                "classification needs at least two: add examples of another class "
                 "or pick another label column with --label-column"
             )
     index = {label: i for i, label in enumerate(labels)}
@@ -75,17 +101,25 @@ def make_examples(
         shown = ", ".join(map(repr, unknown[:5]))
         raise UserError(
             f"{name} has labels the model was not trained on: {shown}; "
-            f"the known labels are {', '.join(map(repr, labels))}"
+            f"the known labels are {', '.join(map(repr, labels[:20]))}"
         )
-    return LabelledTexts(texts.tolist(), [index[n] for n in names]), labels
+    columns: dict[str, list] = {c: frame[c][keep].astype(str).tolist() for c in text_columns}
+    columns["label"] = [index[n] for n in names]
+    return columns, labels
 
 
 def stratified_split(
     data: LabelledTexts, fraction: float, seed: int
 ) -> tuple[LabelledTexts, LabelledTexts]:
     """Hold out `fraction` of each class (at least one example of each class with two or more)."""
+    train, held = stratified_indices(data.label_ids, fraction, seed)
+    return data.subset(train), data.subset(held)
+
+
+def stratified_indices(label_ids: list[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """(kept, held-out) indices: `fraction` of each class held out, seeded."""
     rng = np.random.default_rng(seed)
-    labels = np.asarray(data.label_ids)
+    labels = np.asarray(label_ids)
     held: list[int] = []
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
@@ -97,10 +131,10 @@ def stratified_split(
             n = 0
         held.extend(members[:n].tolist())
     held_set = set(held)
-    train = [i for i in range(len(data)) if i not in held_set]
+    train = [i for i in range(len(labels)) if i not in held_set]
     if not held:
         raise UserError("too few examples to hold out a validation split; add data or give --eval-data")
-    return data.subset(train), data.subset(sorted(held))
+    return train, sorted(held)
 
 
 def _label_name(value: object) -> str:

@@ -11,8 +11,9 @@ from workbench.errors import UserError
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".json", ".parquet")
 
 
-def load_table(path: str | Path) -> pd.DataFrame:
-    """Read a data file by its suffix; raise UserError with a fix when it cannot be read."""
+def load_table(path: str | Path, header: str = "auto") -> pd.DataFrame:
+    """Read a data file by its suffix; raise UserError with a fix when it cannot be read.
+    `header` says whether a CSV/TSV's first row names the columns: auto, yes or no."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"data file {path} does not exist; check the path")

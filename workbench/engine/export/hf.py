@@ -1,13 +1,21 @@
-"""Export as a Hugging Face folder (`AutoModelForSequenceClassification.from_pretrained`)."""
+"""Hugging Face folder: `AutoModelFor<task>.from_pretrained(folder)` loads it.
+
+The model folder of a run already is one (config.json with the head's architecture and the
+task's fields, safetensors weights, tokenizer files); exporting copies it with a model card
+and checks the copy by loading it back and comparing predictions on probe inputs.
+"""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
-from workbench import runs
-from workbench.engine.models.registry import resolve_model
-from workbench.engine.tasks.classification import build_classifier
+import numpy as np
+
+from workbench.engine.export.base import Exporter
+from workbench.engine.inference import run_model
+from workbench.engine.tasks.base import Rows
+from workbench.engine.trained import TrainedModel, inference_config, load_trained
 from workbench.errors import UserError
 
 MODEL_FILES = (
@@ -17,45 +25,67 @@ MODEL_FILES = (
     "tokenizer_config.json",
     "special_tokens_map.json",
     "vocab.txt",
+    "vocab.json",
+    "merges.txt",
 )
+PROBE_TEXTS = ["A short probe sentence.", "Ein zweiter Satz, länger als der erste, mit Umlauten."]
 
 
-def export_hf(run_or_model: str | Path, output: str | Path) -> Path:
-    """Copy the trained model's files into `output`, written whole or not at all."""
-    source = Path(run_or_model)
-    if not source.exists():
-        raise UserError(f"{source} does not exist; give a run folder")
-    if (source / "config.toml").exists() and not (source / "model").exists():
-        raise UserError(f"run {source} has no trained model to export (it failed or is still running)")
-    folder = resolve_model(source)
-    build_classifier(folder)  # refuses folders that are not trained classifiers, with a reason
-    output = Path(output).expanduser().resolve()
-    if output == folder.resolve() or folder.resolve() in output.parents:
-        raise UserError("choose an export folder outside the run's model folder")
-    if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        raise UserError(f"export folder {output} already exists and is not empty; choose a new folder")
-    staging = runs.staging_dir_for(output)
-    try:
+class HuggingFaceExporter(Exporter):
+    name = "hf"
+    title = "Hugging Face folder"
+    description = "config.json, safetensors weights and tokenizer; loads with AutoModelFor… in transformers"
+
+    def write(self, trained: TrainedModel, staging: Path) -> None:
         for name in MODEL_FILES:
-            if (folder / name).exists():
-                shutil.copyfile(folder / name, staging / name)
-        (staging / "README.md").write_text(_model_card(folder), encoding="utf-8")
-        if output.exists():
-            output.rmdir()
-        runs.replace_dir_atomic(staging, output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return output
+            if (trained.folder / name).exists():
+                shutil.copyfile(trained.folder / name, staging / name)
+        (staging / "README.md").write_text(_model_card(trained), encoding="utf-8")
+
+    def self_check(self, trained: TrainedModel, written: Path) -> None:
+        copy = load_trained(written)
+        for ours, theirs in zip(_probe(trained), _probe(copy), strict=True):
+            if ours.shape != theirs.shape or float(np.abs(ours - theirs).max(initial=0.0)) > 1e-5:
+                raise UserError("the exported model does not reproduce the trained one; nothing was written")
 
 
-def _model_card(folder: Path) -> str:
+def _probe(trained: TrainedModel) -> list[np.ndarray]:
+    task = trained.task
+    inputs = {"text": PROBE_TEXTS}
+    if "text_pair" in task.prediction_inputs:
+        inputs["text_pair"] = list(reversed(PROBE_TEXTS))
+    if "context" in task.prediction_inputs:
+        inputs["context"] = [" ".join(PROBE_TEXTS)] * len(PROBE_TEXTS)
+    rows: Rows = task.rows_from_inputs(inputs)
+    features = task.encode(rows, trained.tokenizer, inference_config(trained), trained.meta)
+    outputs = run_model(trained.model, task, features, trained.tokenizer.pad_id, trained.precision)
+    return list(outputs or [])
+
+
+def _model_card(trained: TrainedModel) -> str:
+    architecture = trained.family.head(trained.task.head_kind).architecture
+    auto_class = _AUTO_CLASSES.get(trained.task.head_kind, "AutoModel")
+    labels = trained.meta.get("labels") or []
+    label_line = f"\nLabels: {', '.join(map(str, labels[:50]))}.\n" if labels else ""
     return (
         "# Fine-tuned with Workbench\n\n"
-        "A BERT text classifier. Load it with:\n\n"
+        f"A {trained.family.name} model for {trained.task.title.lower()} ({architecture}).\n"
+        f"{label_line}\n"
+        "Load it with:\n\n"
         "```python\n"
-        "from transformers import AutoModelForSequenceClassification, AutoTokenizer\n"
-        "model = AutoModelForSequenceClassification.from_pretrained(\"path/to/this/folder\")\n"
-        "tokenizer = AutoTokenizer.from_pretrained(\"path/to/this/folder\")\n"
+        f"from transformers import {auto_class}, AutoTokenizer\n"
+        f'model = {auto_class}.from_pretrained("path/to/this/folder")\n'
+        'tokenizer = AutoTokenizer.from_pretrained("path/to/this/folder")\n'
         "```\n"
     )
+
+
+_AUTO_CLASSES = {
+    "sequence-classification": "AutoModelForSequenceClassification",
+    "token-classification": "AutoModelForTokenClassification",
+    "question-answering": "AutoModelForQuestionAnswering",
+    "masked-lm": "AutoModelForMaskedLM",
+    "pretraining": "AutoModelForPreTraining",
+}
+
+EXPORTER = HuggingFaceExporter()

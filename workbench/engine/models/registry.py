@@ -1,18 +1,63 @@
-"""Which model a name means, and what a model folder holds, without loading weights."""
+"""Which model a name means, which family reads it, and what a folder holds (no weights loaded).
+
+A family is one module and one line in FAMILY_MODULES; everything else (loading, listing,
+"which tasks can this model do") is read from its `FAMILY` object.
+"""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
+import struct
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.errors import UserError
 
+if TYPE_CHECKING:
+    from workbench.engine.models.family import Family
+
 DEFAULT_MODEL_NAME = "default"
 DEFAULT_MODEL_LABEL = "all-MiniLM-L6-v2 (bundled)"
-SUPPORTED_MODEL_TYPES = ("bert",)
 _DEFAULT_ALIASES = {"default", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+
+# family name -> module defining FAMILY
+FAMILY_MODULES = {
+    "bert": "workbench.engine.models.bert",
+    "roberta": "workbench.engine.models.roberta",
+    "distilbert": "workbench.engine.models.distilbert",
+}
+
+
+@cache
+def families() -> dict[str, Family]:
+    """Every family that is installed, by name."""
+    found = {}
+    for name, module in FAMILY_MODULES.items():
+        try:
+            found[name] = importlib.import_module(module).FAMILY
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+    return found
+
+
+def supported_model_types() -> tuple[str, ...]:
+    return tuple(t for family in families().values() for t in family.model_types)
+
+
+def family_for(config: dict[str, Any], folder: Path | str = "") -> Family:
+    model_type = config.get("model_type")
+    for family in families().values():
+        if model_type in family.model_types:
+            return family
+    where = f" in {folder}" if folder else ""
+    raise UserError(
+        f"model type {model_type!r}{where} is not supported yet; "
+        f"supported: {', '.join(supported_model_types())}"
+    )
 
 
 def default_model_path() -> Path:
@@ -26,17 +71,21 @@ def default_model_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
+def is_default(name: str | Path) -> bool:
+    return str(name).strip().lower() in _DEFAULT_ALIASES
+
+
 def resolve_model(name: str | Path) -> Path:
     """A model folder from "default" or a path; raise UserError when it is not a usable model."""
     text = str(name).strip()
-    if text.lower() in _DEFAULT_ALIASES:
+    if is_default(text):
         return default_model_path()
     folder = Path(text).expanduser()
     if (folder / "model" / "config.json").exists():
         folder = folder / "model"  # a run directory: use its trained model
     if not folder.is_dir():
         raise UserError(
-            f"unknown model {text!r}: it is neither \"default\" nor a folder; "
+            f'unknown model {text!r}: it is neither "default" nor a folder; '
             "give a Hugging Face model folder (with config.json and weights)"
         )
     if not (folder / "config.json").exists():
@@ -46,43 +95,66 @@ def resolve_model(name: str | Path) -> Path:
             f"{folder} has no weights (model.safetensors or pytorch_model.bin); "
             "download the full model folder"
         )
-    model_type = read_config(folder).get("model_type")
-    if model_type not in SUPPORTED_MODEL_TYPES:
-        raise UserError(
-            f"model type {model_type!r} in {folder} is not supported yet; "
-            f"supported: {', '.join(SUPPORTED_MODEL_TYPES)}"
-        )
+    family_for(read_config(folder), folder)
     return folder
 
 
-def read_config(folder: Path) -> dict[str, Any]:
+def read_config(folder: Path | str) -> dict[str, Any]:
+    path = Path(folder) / "config.json"
     try:
-        return json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"cannot read {folder}/config.json: {exc}") from None
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {exc}") from None
+    if not isinstance(config, dict):
+        raise UserError(f"{path} is not a JSON object of settings; use the model's own config.json")
+    return config
+
+
+def parameter_count(folder: Path) -> int | None:
+    """Exact, from the safetensors header (no weights read); None for .bin checkpoints."""
+    path = folder / "model.safetensors"
+    try:
+        with open(path, "rb") as handle:
+            (size,) = struct.unpack("<Q", handle.read(8))
+            header = json.loads(handle.read(size))
+    except (OSError, struct.error, ValueError):
+        return None
+    total = 0
+    for key, entry in header.items():
+        if key != "__metadata__":
+            count = 1
+            for dim in entry.get("shape", []):
+                count *= int(dim)
+            total += count
+    return total
+
+
+def size_on_disk(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
 
 
 def describe_model(name: str | Path) -> dict[str, Any]:
-    """A short description for the Model panel and the CLI."""
+    """Family, size and the tasks a model supports, for the Model panel and `workbench models`."""
+    from workbench.engine.tasks import tasks_for_family
+
     folder = resolve_model(name)
     config = read_config(folder)
-    hidden = config.get("hidden_size", 0)
-    layers = config.get("num_hidden_layers", 0)
-    vocab = config.get("vocab_size", 0)
-    inter = config.get("intermediate_size", 4 * hidden)
-    positions = config.get("max_position_embeddings", 512)
-    # Embeddings + per layer (attention 4h^2 + MLP 2*h*inter); close enough to show.
-    approx = vocab * hidden + positions * hidden + layers * (4 * hidden * hidden + 2 * hidden * inter)
-    is_default = str(name).strip().lower() in _DEFAULT_ALIASES
+    family = family_for(config, folder)
+    hidden = config.get("hidden_size") or config.get("dim", 0)
+    layers = config.get("num_hidden_layers") or config.get("n_layers", 0)
     return {
-        "name": DEFAULT_MODEL_LABEL if is_default else folder.name,
+        "name": DEFAULT_MODEL_LABEL if is_default(name) else folder.name,
         "path": str(folder),
+        "family": family.name,
         "model_type": config.get("model_type"),
         "layers": layers,
         "hidden_size": hidden,
-        "attention_heads": config.get("num_attention_heads"),
-        "vocab_size": vocab,
-        "max_positions": positions,
-        "parameters": int(approx),
-        "labels": list((config.get("id2label") or {}).values()) if config.get("id2label") else [],
+        "attention_heads": config.get("num_attention_heads") or config.get("n_heads"),
+        "vocab_size": config.get("vocab_size", 0),
+        "max_positions": config.get("max_position_embeddings", 512),
+        "parameters": parameter_count(folder),
+        "size_bytes": size_on_disk(folder),
+        "tasks": tasks_for_family(family),
+        "architectures": config.get("architectures") or [],
+        "labels": [str(v) for v in (config.get("id2label") or {}).values()],
     }

@@ -1,1 +1,46 @@
-"""One module per task: the head, how to build it from a checkpoint, and its metrics."""
+"""The task registry: one module per task, one line here.
+
+The CLI's `--task` choices, its help, and the GUI's task list are read from TASK_MODULES;
+a module is imported only when its task is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from workbench.errors import UserError
+
+if TYPE_CHECKING:
+    from workbench.engine.models.family import Family
+    from workbench.engine.tasks.base import Task
+
+# --task name -> module defining TASK
+TASK_MODULES = {
+    "text-classification": "workbench.engine.tasks.text_classification",
+}
+TASK_NAMES = tuple(TASK_MODULES)
+
+
+@cache
+def get_task(name: str) -> Task:
+    if name not in TASK_MODULES:
+        raise UserError(f"unknown task {name!r}; choose one of: {', '.join(TASK_NAMES)}")
+    return importlib.import_module(TASK_MODULES[name]).TASK
+
+
+def all_tasks() -> list[Task]:
+    return [get_task(name) for name in TASK_NAMES]
+
+
+def task_defaults(name: str) -> dict[str, Any]:
+    """The general defaults with the task's own choices over them."""
+    from workbench.config import GENERAL_DEFAULTS
+
+    return {**GENERAL_DEFAULTS, **get_task(name).defaults}
+
+
+def tasks_for_family(family: Family) -> list[str]:
+    """The tasks a family has heads for."""
+    return [task.name for task in all_tasks() if task.head_kind in family.heads]

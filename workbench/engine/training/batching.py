@@ -47,3 +47,29 @@ def collate(
         ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
         mask[i, : len(row)] = 1
     return ids, mask
+
+
+# Padding of sequence features other than the input ids: token types 0, per-token labels
+# -100 (what cross-entropy ignores).
+SEQUENCE_PADDING = {"token_type_ids": 0, "special_tokens_mask": 1}
+IGNORE_INDEX = -100
+
+
+def collate_features(features, indices: list[int], pad_id: int, multiple_of: int = 1) -> dict[str, torch.Tensor]:
+    """A batch of `Features` rows: every sequence padded to the longest in the batch (rounded
+    up to `multiple_of`), an attention mask, and the per-feature values stacked."""
+    ids, mask = collate(features.sequences["input_ids"], indices, pad_id, multiple_of)
+    batch = {"input_ids": ids, "attention_mask": mask}
+    width = ids.shape[1]
+    for name, sequences in features.sequences.items():
+        if name == "input_ids":
+            continue
+        fill = SEQUENCE_PADDING.get(name, IGNORE_INDEX)
+        padded = torch.full((len(indices), width), fill, dtype=torch.long)
+        for row, i in enumerate(indices):
+            values = sequences[i]
+            padded[row, : len(values)] = torch.tensor(values, dtype=torch.long)
+        batch[name] = padded
+    for name, values in features.values.items():
+        batch[name] = torch.from_numpy(np.ascontiguousarray(values[indices]))
+    return batch

@@ -1,0 +1,77 @@
+"""The Family seam: what one model architecture (BERT, RoBERTa, …) supplies to the engine.
+
+A family module (`engine/models/<family>.py`) defines its modules in plain PyTorch, with
+attribute names equal to the Hugging Face checkpoint keys, and one `FAMILY` object listing:
+which `model_type`s it loads, how to read its config, the heads it offers per head kind,
+and its tokenizer conventions. Nothing outside the family module names its classes.
+
+Every head module has the same call: `head(input_ids, attention_mask, token_type_ids=None)`
+returning logits — (B, num_outputs) for sequence classification, (B, T, num_outputs) for
+token classification, (B, T, 2) for question answering, (B, T, V) for masked LM, and
+(masked-LM logits, next-sentence logits) for pretraining.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+# Head kinds a task can ask a family for.
+SEQUENCE_CLASSIFICATION = "sequence-classification"
+TOKEN_CLASSIFICATION = "token-classification"
+QUESTION_ANSWERING = "question-answering"
+MASKED_LM = "masked-lm"
+PRETRAINING = "pretraining"  # masked LM + next-sentence prediction (BERT)
+
+
+@dataclass(frozen=True)
+class Head:
+    """One task head of a family, as `transformers` names it."""
+
+    architecture: str
+    """The class name written into config.json's `architectures` (what AutoModel loads)."""
+    build: Callable[[Any, int], nn.Module]
+    """(family config, number of outputs) -> the model, its new layers initialised."""
+    new_prefixes: tuple[str, ...]
+    """Key prefixes of the weights this head adds; a base checkpoint may lack them."""
+    tied: Mapping[str, str] = field(default_factory=dict)
+    """Weights that are the same tensor as another (key -> source key): not saved twice."""
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    model_types: tuple[str, ...]
+    config_from_dict: Callable[[dict[str, Any]], Any]
+    """config.json -> the family's config dataclass; raises UserError when it cannot work."""
+    heads: Mapping[str, Head]
+    backbone_prefix: str
+    """Where the backbone sits in a head model ("bert."): a bare encoder's keys get it added."""
+    dropout_keys: tuple[str, ...] = ()
+    """config.json keys with dropout rates, replaced by the run's `dropout` for training."""
+    optional_prefixes: tuple[str, ...] = ()
+    """Backbone weights a checkpoint may lack (BERT's pooler); initialised fresh."""
+    ignored_suffixes: tuple[str, ...] = ("position_ids",)
+    """Buffers some checkpoints carry that the model recomputes."""
+    uses_token_type_ids: bool = True
+    special_tokens: Mapping[str, str] = field(default_factory=dict)
+    """Tokenizer conventions: names "pad", "mask", "unk" -> the token's text."""
+
+    def head(self, kind: str) -> Head:
+        from workbench.errors import UserError
+
+        if kind not in self.heads:
+            raise UserError(
+                f"{self.name} models have no {kind} head; this family supports: "
+                + ", ".join(self.heads)
+            )
+        return self.heads[kind]
+
+    def all_head_prefixes(self) -> tuple[str, ...]:
+        prefixes: list[str] = []
+        for head in self.heads.values():
+            prefixes.extend(head.new_prefixes)
+        return tuple(dict.fromkeys(prefixes))

@@ -1,0 +1,132 @@
+"""Build a family's head model from a folder: the one place weights meet modules.
+
+Checkpoint keys equal module attribute names, so loading is a state-dict copy with loud
+errors: an unexpected key, a missing key or a shape that does not fit names the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from workbench.engine.checkpoint import read_state_dict
+from workbench.engine.models.family import Family
+from workbench.engine.models.registry import family_for, read_config
+from workbench.errors import UserError
+
+
+@dataclass
+class LoadedModel:
+    model: nn.Module
+    family: Family
+    config: Any
+    raw_config: dict[str, Any]
+    fresh: list[str]
+    """Weights the checkpoint lacked, initialised fresh (a new head)."""
+
+
+def build_model(
+    folder: Path,
+    head_kind: str,
+    num_outputs: int,
+    *,
+    keep_head: bool = True,
+    dropout: float | None = None,
+) -> LoadedModel:
+    """The `head_kind` model of the folder's family, with its weights.
+
+    `keep_head=False` discards the checkpoint's head weights (other labels, another task),
+    so the head starts fresh. `dropout` replaces the checkpoint's dropout rates (training
+    only; exports keep the checkpoint's own).
+    """
+    raw = read_config(folder)
+    family = family_for(raw, folder)
+    head = family.head(head_kind)
+    values = dict(raw)
+    if dropout is not None:
+        values.update({key: dropout for key in family.dropout_keys})
+    config = family.config_from_dict(values)
+    model = head.build(config, num_outputs)
+    weights = read_state_dict(folder)
+    if not keep_head:
+        weights = {k: v for k, v in weights.items() if not k.startswith(head.new_prefixes)}
+    fresh = load_into(model, weights, family, head.new_prefixes, head.tied)
+    backbone_fresh = [k for k in fresh if k.startswith(family.optional_prefixes)]
+    init_fresh(model, backbone_fresh, getattr(config, "initializer_range", 0.02))
+    return LoadedModel(model, family, config, raw, fresh)
+
+
+def load_into(
+    model: nn.Module,
+    weights: dict[str, torch.Tensor],
+    family: Family,
+    new_prefixes: tuple[str, ...] = (),
+    tied: dict[str, str] | None = None,
+) -> list[str]:
+    """Copy `weights` into `model`; return the names of weights left as initialised."""
+    expected = model.state_dict()
+    prefix = family.backbone_prefix
+    other_heads = tuple(p for p in family.all_head_prefixes() if p not in new_prefixes)
+    renamed: dict[str, torch.Tensor] = {}
+    for key, tensor in weights.items():
+        if key.endswith(family.ignored_suffixes):
+            continue
+        name = key if key in expected or not prefix else f"{prefix}{key}"
+        if name not in expected and key.startswith(other_heads):
+            continue  # another task's head (a pretraining head on a base checkpoint)
+        left_out = family.optional_prefixes
+        if name not in expected and (key.startswith(left_out) or name.startswith(left_out)):
+            continue  # an optional backbone part this head leaves out (BERT's pooler)
+        renamed[name] = tensor
+    unexpected = sorted(set(renamed) - set(expected))
+    if unexpected:
+        raise UserError(
+            f"the checkpoint has weights this model does not use: {', '.join(unexpected[:5])}"
+            + (" …" if len(unexpected) > 5 else "")
+            + "; is it the right model family?"
+        )
+    tied = tied or {}
+    missing = sorted(set(expected) - set(renamed) - set(tied))
+    optional = tuple(new_prefixes) + family.optional_prefixes
+    fresh = [k for k in missing if k.startswith(optional)]
+    really_missing = [k for k in missing if not k.startswith(optional)]
+    if really_missing:
+        raise UserError(
+            f"the checkpoint lacks weights: {', '.join(really_missing[:5])}"
+            + (" …" if len(really_missing) > 5 else "")
+        )
+    for name, tensor in renamed.items():
+        if tuple(tensor.shape) != tuple(expected[name].shape):
+            raise UserError(
+                f"weight {name} has shape {tuple(tensor.shape)} in the checkpoint but the "
+                f"model expects {tuple(expected[name].shape)}; the config does not match the weights"
+            )
+    with torch.no_grad():
+        state = dict(model.named_parameters(remove_duplicate=False))
+        state.update(dict(model.named_buffers(remove_duplicate=False)))
+        for name, tensor in renamed.items():
+            if name in tied:
+                continue  # the same tensor as its source, which is copied
+            state[name].copy_(tensor.to(state[name].dtype))
+    return fresh
+
+
+def init_fresh(model: nn.Module, names: list[str], std: float) -> None:
+    """Initialise weights a checkpoint lacked as `transformers` does: N(0, std), biases 0,
+    normalisation gains 1."""
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name in names:
+            param = params.get(name)
+            if param is None:
+                continue
+            if name.endswith("bias"):
+                param.zero_()
+            elif param.ndim == 1:
+                param.fill_(1.0)
+            else:
+                param.normal_(0.0, std)

@@ -1,0 +1,273 @@
+"""The Task seam: what one task (text classification, NER, QA, …) supplies to the engine.
+
+A task module (`engine/tasks/<task>.py`) subclasses `Task` and is one line in the registry
+(`engine/tasks/__init__.py`). It says which columns it needs (and how to guess them), turns
+tables into examples and examples into token features, collates a batch into a dict of
+tensors, computes its loss from the head's logits, and turns the model's outputs into
+metrics (one of them primary) and into predictions made of plain values. The training
+procedure, evaluate, predict, export, the CLI and the GUI only ever talk to this interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
+
+    from workbench.config import RunConfig
+    from workbench.engine.tokenizer import TextTokenizer
+
+
+@dataclass(frozen=True)
+class Role:
+    """A column a task reads: `name` is the RunConfig field (`text_column`)."""
+
+    field: str
+    flag: str
+    title: str
+    required: bool = True
+
+
+TEXT = Role("text_column", "--text-column", "Text")
+TEXT_PAIR = Role("text_pair_column", "--text-pair-column", "Second text")
+LABEL = Role("label_column", "--label-column", "Label")
+QUESTION = Role("question_column", "--question-column", "Question")
+CONTEXT = Role("context_column", "--context-column", "Context")
+ANSWER = Role("answer_column", "--answer-column", "Answer")
+
+
+class Rows:
+    """Examples as named columns of equal length (plain Python values)."""
+
+    def __init__(self, columns: dict[str, list[Any]]) -> None:
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"columns of different lengths: { {k: len(v) for k, v in columns.items()} }")
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values()), []))
+
+    def __getitem__(self, name: str) -> list[Any]:
+        return self.columns[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.columns
+
+    def subset(self, indices: list[int] | np.ndarray) -> Rows:
+        return Rows({k: [v[i] for i in indices] for k, v in self.columns.items()})
+
+
+@dataclass
+class Features:
+    """Token-level inputs, one entry per feature (a long document may give several
+    windows, each a feature; `example_index` says whose).
+
+    `sequences` are padded by the collator (input ids with the pad id, token type ids with
+    0, any other sequence, such as per-token labels, with -100); `values` are stacked as
+    they are; `extra` is what post-processing needs (offsets, word ids) and is not collated."""
+
+    sequences: dict[str, list[list[int]]]
+    values: dict[str, np.ndarray] = field(default_factory=dict)
+    example_index: np.ndarray | None = None
+    extra: dict[str, list[Any]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.sequences["input_ids"])
+
+    @property
+    def lengths(self) -> list[int]:
+        return [len(s) for s in self.sequences["input_ids"]]
+
+    def examples_of(self) -> np.ndarray:
+        if self.example_index is None:
+            return np.arange(len(self))
+        return self.example_index
+
+
+@dataclass
+class TaskData:
+    """What a task read from the user's files, checked before any run folder exists."""
+
+    train: Rows
+    eval: Rows
+    meta: dict[str, Any]
+    """What the head and the export need (labels, label scheme, threshold …); JSON values."""
+    columns: dict[str, str]
+    """RunConfig role field -> the column it was read from."""
+    notices: list[str] = field(default_factory=list)
+
+
+class Task:
+    """Base class with the behaviour most tasks share; subclasses override what differs."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    description: ClassVar[str] = ""
+    head_kind: ClassVar[str]
+    primary_metric: ClassVar[str]
+    greater_is_better: ClassVar[bool] = True
+    roles: ClassVar[tuple[Role, ...]] = ()
+    defaults: ClassVar[dict[str, Any]] = {}
+    """RunConfig settings this task sets differently from the general defaults, with why."""
+    metric_names: ClassVar[tuple[str, ...]] = ()
+    """The metrics `evaluate` reports, primary first (0-1 scale)."""
+    prediction_inputs: ClassVar[tuple[str, ...]] = ("text",)
+    """What `predict` takes per input: "text", "text_pair", "context"."""
+
+    # ---- reading data --------------------------------------------------------------------
+    def read(self, config: RunConfig, load: Callable[[str], pd.DataFrame]) -> TaskData:
+        """Training and evaluation examples from the config's files; UserError when wrong."""
+        name = Path(config.data).name
+        frame = load(config.data)
+        columns = self.resolve_columns(frame, config, name)
+        train, meta = self.examples(frame, columns, None, name, config)
+        notices: list[str] = []
+        if config.eval_data:
+            eval_name = Path(config.eval_data).name
+            eval_frame = load(config.eval_data)
+            self.check_columns(eval_frame, columns, eval_name)
+            evaluation, _ = self.examples(eval_frame, columns, meta, eval_name, config)
+        else:
+            train, evaluation = self.split(train, config.eval_split, config.seed)
+        if len(train) == 0 or len(evaluation) == 0:
+            raise UserError(
+                f"{name} has too few usable examples to train and evaluate; add data or give --eval-data"
+            )
+        return TaskData(train, evaluation, meta, columns, notices)
+
+    def resolve_columns(self, frame: pd.DataFrame, config: RunConfig, name: str) -> dict[str, str]:
+        """The user's columns where given, else guessed; UserError naming the flag to use."""
+        guessed = self.guess_columns(frame)
+        columns: dict[str, str] = {}
+        for role in self.roles:
+            column = getattr(config, role.field, None) or guessed.get(role.field)
+            if column is None:
+                if role.required:
+                    raise UserError(
+                        f"cannot tell which column of {name} holds the {role.title.lower()}; "
+                        f"name it with {role.flag} (columns: {', '.join(map(str, frame.columns))})"
+                    )
+                continue
+            columns[role.field] = column
+        self.check_columns(frame, columns, name)
+        chosen = list(columns.values())
+        if len(set(chosen)) != len(chosen):
+            flags = ", ".join(r.flag for r in self.roles if r.field in columns)
+            raise UserError(f"each role needs its own column of {name}; pick them with {flags}")
+        return columns
+
+    def check_columns(self, frame: pd.DataFrame, columns: dict[str, str], name: str) -> None:
+        available = ", ".join(map(str, frame.columns))
+        for role in self.roles:
+            column = columns.get(role.field)
+            if column is not None and column not in frame.columns:
+                raise UserError(
+                    f"{name} has no column {column!r}; pick the {role.title.lower()} column "
+                    f"with {role.flag} (available: {available})"
+                )
+
+    def guess_columns(self, frame: pd.DataFrame) -> dict[str, str | None]:
+        """RunConfig role field -> a guessed column (or None)."""
+        return {}
+
+    def examples(
+        self,
+        frame: pd.DataFrame,
+        columns: dict[str, str],
+        meta: dict[str, Any] | None,
+        name: str,
+        config: RunConfig,
+    ) -> tuple[Rows, dict[str, Any]]:
+        """Rows from a table. `meta` None: training data (the task derives its meta, e.g. the
+        label set); given: evaluation data, which must fit that meta."""
+        raise NotImplementedError
+
+    def split(self, rows: Rows, fraction: float, seed: int) -> tuple[Rows, Rows]:
+        """Hold out `fraction` for validation (seeded)."""
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(rows))
+        held = max(1, int(round(len(rows) * fraction)))
+        if len(rows) < 2:
+            raise UserError("too few examples to hold out a validation split; add data or give --eval-data")
+        return rows.subset(sorted(order[held:])), rows.subset(sorted(order[:held]))
+
+    # ---- the model ------------------------------------------------------------------------
+    def num_outputs(self, meta: dict[str, Any]) -> int:
+        return len(meta["labels"])
+
+    def head_matches(self, saved: dict[str, Any] | None, meta: dict[str, Any]) -> bool:
+        """Whether a checkpoint's own head (its task meta, or None) fits this run's meta."""
+        return saved is not None and saved.get("labels") == meta.get("labels")
+
+    def export_fields(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """config.json fields `transformers` reads for this task (id2label, problem_type …)."""
+        labels = meta.get("labels") or []
+        return {
+            "id2label": {str(i): label for i, label in enumerate(labels)},
+            "label2id": {label: i for i, label in enumerate(labels)},
+        }
+
+    def check_model(self, family_name: str) -> None:
+        """Refuse a model that cannot do this task, before any work (after the head check)."""
+
+    # ---- tensors --------------------------------------------------------------------------
+    def encode(self, rows: Rows, tokenizer: TextTokenizer, config: RunConfig, meta: dict[str, Any]) -> Features:
+        raise NotImplementedError
+
+    def collate(
+        self, features: Features, indices: list[int], pad_id: int, multiple_of: int, training: bool
+    ) -> dict[str, torch.Tensor]:
+        from workbench.engine.training.batching import collate_features
+
+        return collate_features(features, indices, pad_id, multiple_of)
+
+    def forward(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> Any:
+        return model(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
+
+    def loss(self, logits: Any, batch: dict[str, torch.Tensor], meta: dict[str, Any]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def gather(self, logits: Any, batch: dict[str, torch.Tensor]) -> list[np.ndarray]:
+        """Per-feature outputs as float32 numpy, for metrics and predictions."""
+        return list(logits.float().cpu().numpy())
+
+    # ---- results --------------------------------------------------------------------------
+    def tune(self, outputs: list[np.ndarray], features: Features, rows: Rows, meta: dict[str, Any]) -> dict[str, Any]:
+        """Meta updates learned on validation data after training (a decision threshold)."""
+        return {}
+
+    def metrics(self, outputs: list[np.ndarray], features: Features, rows: Rows, meta: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def predict(self, outputs: list[np.ndarray], features: Features, rows: Rows, meta: dict[str, Any]) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def rows_from_inputs(self, inputs: dict[str, list[str]]) -> Rows:
+        """Rows to predict on from what the user typed (`--text`, `--text-pair`, `--context`)."""
+        texts = inputs.get("text") or []
+        if not texts:
+            raise UserError("no text to predict; type a text or give --text")
+        return Rows({"text": list(texts)})
+
+    def describe(self) -> dict[str, Any]:
+        """Plain facts for the CLI's --help and the GUI's task list."""
+        return {
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "primary_metric": self.primary_metric,
+            "metrics": list(self.metric_names),
+            "roles": [(r.field, r.flag, r.title, r.required) for r in self.roles],
+            "prediction_inputs": list(self.prediction_inputs),
+            "defaults": dict(self.defaults),
+        }

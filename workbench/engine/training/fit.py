@@ -1,0 +1,211 @@
+"""fit(): the training steps over an explicit TrainState, naming no task, family or format.
+
+What differs between tasks (the batch, the loss, the evaluation) comes in the `TrainPlan`
+as plain callables, built by `engine/training/run.py` from the Task and the Family. A
+benchmark or a tuning script drives this same function through `FitHooks`; nothing
+re-implements the loop.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from workbench.engine.events import EvalFinished, EventSink, Notice, StepLogged
+from workbench.engine.training.runtime import Runtime
+from workbench.engine.training.state import TrainState
+from workbench.errors import UserError
+
+Batch = dict[str, torch.Tensor]
+
+
+@dataclass
+class FitHooks:
+    """Optional observers and tweaks, for benchmarks, tuning and tests."""
+
+    on_step: Callable[[TrainState, torch.Tensor], None] | None = None
+    """After each optimizer step, with the step's loss (a device tensor: no sync)."""
+    on_evaluated: Callable[[TrainState, dict[str, Any]], None] | None = None
+    before_optimizer_step: Callable[[TrainState, nn.Module], None] | None = None
+    """After backward and clipping (gradient surgery, EMA …)."""
+
+
+@dataclass
+class TrainPlan:
+    model: nn.Module
+    batches: Callable[[int], list[list[int]]]
+    """epoch -> that epoch's batches of example indices (seeded, so a resume gets the same)."""
+    make_batch: Callable[[list[int]], Batch]
+    """indices -> a batch of tensors on the device."""
+    loss: Callable[[nn.Module, Batch], torch.Tensor]
+    evaluate: Callable[[bool], dict[str, Any] | None]
+    """final -> metrics; during training (final False) on a fixed sample, None if stopped."""
+    epochs: int
+    steps_per_epoch: int
+    primary_metric: str
+    greater_is_better: bool = True
+    max_grad_norm: float = 1.0
+    log_every: int = 5
+    eval_every: int = 0
+    """Evaluate every N steps (0: only at the end of each epoch)."""
+    patience: int = 0
+    """Stop after this many evaluations without a better primary metric (0: never)."""
+    keep_best: bool = False
+    """Restore the weights of the best evaluation at the end (not the last)."""
+    hooks: FitHooks = field(default_factory=FitHooks)
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_epoch * self.epochs
+
+
+def fit(
+    plan: TrainPlan,
+    state: TrainState,
+    runtime: Runtime,
+    sink: EventSink,
+    should_stop: Callable[[], bool],
+) -> TrainState:
+    """Train from `state` (fresh, or restored for a resume) until done, stopped or
+    early-stopped; `state.status` says which."""
+    model = runtime.wrap(plan.model)
+    model.train()
+    total = plan.total_steps
+    device = runtime.device
+    running_loss = torch.zeros((), device=device)
+    running_count = 0
+    window_start, window_examples = time.perf_counter(), 0
+
+    def evaluate(final: bool) -> bool:
+        """Evaluate, track the best, and say whether to stop early."""
+        nonlocal window_start, window_examples
+        metrics = plan.evaluate(final)
+        window_start, window_examples = time.perf_counter(), 0
+        if metrics is None:
+            return False
+        state.last_eval_step, state.last_metrics = state.step, metrics
+        sink(EvalFinished(state.step, state.step / plan.steps_per_epoch, metrics))
+        if plan.hooks.on_evaluated:
+            plan.hooks.on_evaluated(state, metrics)
+        return _track_best(plan, state, metrics, sink)
+
+    for epoch in range(state.epoch, plan.epochs):
+        batches = runtime.shard(plan.batches(epoch))
+        for position in range(state.batch_in_epoch, len(batches)):
+            if runtime.any_rank(should_stop()):
+                state.status = "stopped"
+                return _finish(plan, state, sink)
+            indices = batches[position]
+            step_start = time.perf_counter()
+            loss = _step(plan, state, model, plan.make_batch(indices))
+            state.step += 1
+            state.batch_in_epoch = position + 1
+            state.examples_seen += len(indices)
+            window_examples += len(indices)
+            running_loss += loss.detach()
+            running_count += 1
+            state.train_seconds += time.perf_counter() - step_start
+            if plan.hooks.on_step:
+                plan.hooks.on_step(state, loss)
+
+            if state.step % plan.log_every == 0 or state.step == total:
+                mean = runtime.all_reduce_mean(running_loss / running_count).item()  # the only sync
+                if not math.isfinite(mean):
+                    raise UserError(
+                        f"the training loss became {mean} at step {state.step}; lower the learning "
+                        "rate (--lr), or train in fp32 (--precision fp32)"
+                    )
+                now = time.perf_counter()
+                sink(
+                    StepLogged(
+                        step=state.step,
+                        total_steps=total,
+                        epoch=state.step / plan.steps_per_epoch,
+                        loss=mean,
+                        learning_rate=state.last_lr,
+                        examples_per_second=window_examples / max(now - window_start, 1e-9),
+                        elapsed_seconds=state.train_seconds,
+                        eta_seconds=state.train_seconds / state.step * (total - state.step),
+                    )
+                )
+                running_loss.zero_()
+                running_count = 0
+                window_start, window_examples = time.perf_counter(), 0
+            mid_run = plan.eval_every and state.step % plan.eval_every == 0
+            if mid_run and position + 1 < len(batches) and evaluate(final=False):
+                state.status = "early-stopped"
+                return _finish(plan, state, sink)
+        state.epoch, state.batch_in_epoch = epoch + 1, 0
+        if evaluate(final=state.epoch == plan.epochs and not plan.keep_best):
+            state.status = "early-stopped"
+            return _finish(plan, state, sink)
+    state.status = "completed"
+    return _finish(plan, state, sink)
+
+
+def _step(plan: TrainPlan, state: TrainState, model: nn.Module, batch: Batch) -> torch.Tensor:
+    loss = plan.loss(model, batch)
+    scaler = state.scaler
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(state.optimizer)
+    else:
+        loss.backward()
+    if plan.max_grad_norm > 0:
+        torch.nn.utils.clip_grad_norm_(plan.model.parameters(), plan.max_grad_norm)
+    if plan.hooks.before_optimizer_step:
+        plan.hooks.before_optimizer_step(state, plan.model)
+    state.last_lr = state.scheduler.get_last_lr()[0]  # the rate this step used
+    if scaler is not None:
+        scaler.step(state.optimizer)
+        scaler.update()
+    else:
+        state.optimizer.step()
+    state.scheduler.step()
+    state.optimizer.zero_grad(set_to_none=True)
+    return loss
+
+
+def _track_best(plan: TrainPlan, state: TrainState, metrics: dict[str, Any], sink: EventSink) -> bool:
+    value = metrics.get(plan.primary_metric)
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return False
+    better = state.best_metric is None or (
+        value > state.best_metric if plan.greater_is_better else value < state.best_metric
+    )
+    if better:
+        state.best_metric, state.best_step, state.evals_since_best = float(value), state.step, 0
+        if plan.keep_best:
+            state.best_weights = {
+                k: v.detach().to("cpu", copy=True) for k, v in plan.model.state_dict().items()
+            }
+        return False
+    state.evals_since_best += 1
+    if plan.patience and state.evals_since_best >= plan.patience:
+        sink(
+            Notice(
+                f"stopped early at step {state.step}: {plan.primary_metric} did not improve for "
+                f"{plan.patience} evaluations (best {state.best_metric:.4f} at step {state.best_step})"
+            )
+        )
+        return True
+    return False
+
+
+def _finish(plan: TrainPlan, state: TrainState, sink: EventSink) -> TrainState:
+    if plan.keep_best and state.best_weights is not None and state.best_step != state.step:
+        plan.model.load_state_dict(state.best_weights)
+        sink(
+            Notice(
+                f"keeping the model of step {state.best_step}, the best {plan.primary_metric} "
+                f"({state.best_metric:.4f}), not the last"
+            )
+        )
+    state.best_weights = None
+    return state

@@ -1,0 +1,403 @@
+"""The training procedure: prepare (read and check everything), build the plan, fit, save.
+
+Everything the user can get wrong is checked in `prepare` before the run folder exists, so
+bad input leaves nothing behind. The task and the family are reached only through their
+seams; `fit` itself names neither.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from workbench import runs
+from workbench.config import RunConfig
+from workbench.engine.checkpoint import save_folder
+from workbench.engine.data import load_table
+from workbench.engine.events import (
+    EvalFinished,
+    Event,
+    EventSink,
+    Notice,
+    RunFinished,
+    RunStarted,
+    event_to_dict,
+)
+from workbench.engine.inference import run_model
+from workbench.engine.models.family import Family
+from workbench.engine.models.loading import LoadedModel, build_model
+from workbench.engine.models.registry import family_for, read_config, resolve_model
+from workbench.engine.tasks import get_task
+from workbench.engine.tasks.base import Features, Rows, Task, TaskData
+from workbench.engine.tokenizer import TextTokenizer
+from workbench.engine.trained import INFERENCE_SETTINGS, model_config, saved_meta
+from workbench.engine.training.batching import length_grouped_batches
+from workbench.engine.training.fit import FitHooks, TrainPlan, fit
+from workbench.engine.training.optim import linear_schedule, make_optimizer
+from workbench.engine.training.precision import pick_device, pick_precision
+from workbench.engine.training.runtime import Runtime
+from workbench.engine.training.state import TrainState, seed_everything
+from workbench.errors import UserError
+
+# Keys of a task's metrics that are too big for every line of metrics.jsonl and log.txt.
+_BULKY = ("examples", "report", "confusion_matrix")
+EVALUATIONS_PER_RUN = 5
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    status: str  # completed | stopped | failed
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class Prepared:
+    """Everything read and checked before a run folder exists."""
+
+    config: RunConfig
+    task: Task
+    family: Family
+    model_folder: Path
+    data: TaskData
+
+    # The foundation's names, kept for scripts that read them.
+    @property
+    def labels(self) -> list[str]:
+        return list(self.data.meta.get("labels", []))
+
+
+def prepare(config: RunConfig) -> Prepared:
+    """Read and check data, columns and model; raise UserError for anything wrong."""
+    config.validate()
+    if not config.data:
+        raise UserError("no training data given; pass --data FILE (CSV, TSV, JSONL, JSON or Parquet)")
+    task = get_task(config.task)
+    config = config.with_task_defaults()
+    model_folder = resolve_model(config.model)
+    family = family_for(read_config(model_folder), model_folder)
+    if task.head_kind not in family.heads:
+        raise UserError(
+            f"{family.name} models cannot do {task.title.lower()} (they have no {task.head_kind} "
+            "head); choose another model or another --task"
+        )
+    task.check_model(family.name)
+
+    def load(path: str):
+        return load_table(path, header=config.header)
+
+    data = task.read(config, load)
+    resolved = dataclasses.replace(
+        config,
+        data=str(Path(config.data).resolve()),
+        eval_data=str(Path(config.eval_data).resolve()) if config.eval_data else None,
+        **data.columns,
+    )
+    return Prepared(resolved, task, family, model_folder, data)
+
+
+def open_run_dir(config: RunConfig) -> Path:
+    if config.output:
+        run_dir = Path(config.output).expanduser()
+        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+            raise UserError(f"run folder {run_dir} already exists and is not empty; choose a new --output")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return run_dir.resolve()
+    return runs.new_run_dir()
+
+
+class Reporter:
+    """Sends each event to the caller and appends it to metrics.jsonl (and log.txt)."""
+
+    def __init__(self, run_dir: Path, sink: EventSink | None) -> None:
+        self._sink = sink
+        self._metrics = runs.MetricsLog(run_dir / runs.LAYOUT["metrics"])
+        self._log = open(run_dir / runs.LAYOUT["log"], "a", encoding="utf-8")
+
+    def emit(self, event: Event) -> None:
+        record = event_to_dict(event)
+        if isinstance(record.get("metrics"), dict):
+            record["metrics"] = _compact(record["metrics"], keep_report=isinstance(event, RunFinished))
+        record["time"] = time.time()
+        self._metrics.write(record)
+        line = _log_line(event)
+        if line:
+            self._log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
+            self._log.flush()
+        if self._sink is not None:
+            self._sink(event)
+
+    def close(self) -> None:
+        self._metrics.close()
+        self._log.close()
+
+
+def _compact(metrics: dict[str, Any], keep_report: bool) -> dict[str, Any]:
+    drop = ("examples",) if keep_report else _BULKY
+    return {k: v for k, v in metrics.items() if k not in drop}
+
+
+def _log_line(event: Event) -> str | None:
+    if isinstance(event, Notice):
+        return event.message
+    if isinstance(event, RunStarted):
+        return (
+            f"started {event.task} on {event.num_train_examples} examples "
+            f"({event.total_steps} steps, {event.device}, {event.precision})"
+        )
+    if isinstance(event, EvalFinished | RunFinished):
+        metrics = event.metrics or {}
+        scalars = ", ".join(
+            f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float | int) and not isinstance(v, bool)
+        )
+        if isinstance(event, EvalFinished):
+            return f"evaluation at step {event.step}: {scalars}"
+        return f"run {event.status}" + (f": {event.error}" if event.error else f"; {scalars}")
+    return None
+
+
+def train(
+    config: RunConfig,
+    on_event: EventSink | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    hooks: FitHooks | None = None,
+) -> RunResult:
+    prepared = prepare(config)
+    device = pick_device(prepared.config.device)
+    precision = pick_precision(prepared.config.precision, device)
+    run_dir = open_run_dir(prepared.config)
+    prepared.config.output = str(run_dir)
+    runs.write_text_atomic(run_dir / runs.LAYOUT["config"], prepared.config.to_toml())
+    reporter = Reporter(run_dir, on_event)
+    try:
+        runtime = Runtime(precision)
+        return _run(prepared, runtime, run_dir, reporter, should_stop or (lambda: False), hooks)
+    except Exception as exc:  # every failure ends the run with a readable message
+        message = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, torch.OutOfMemoryError):
+            message = "out of memory; lower the batch size or max length and train again"
+        reporter.emit(RunFinished("failed", str(run_dir), {}, message))
+        return RunResult(run_dir, "failed", {}, message)
+    finally:
+        reporter.close()
+
+
+@dataclass
+class Built:
+    """What `build` makes from a Prepared: ready for `fit`."""
+
+    loaded: LoadedModel
+    tokenizer: TextTokenizer
+    train_features: Features
+    eval_rows: Rows
+    eval_features: Features
+    sample_rows: Rows
+    sample_features: Features
+    plan: TrainPlan
+    state: TrainState
+
+
+def build(
+    prepared: Prepared,
+    runtime: Runtime,
+    should_stop: Callable[[], bool],
+    hooks: FitHooks | None = None,
+) -> Built:
+    """Tokenise, load the model, and make the plan and a fresh state (seeded)."""
+    config, task, data = prepared.config, prepared.task, prepared.data
+    seed_everything(config.seed)
+    torch.set_grad_enabled(True)  # grad mode is per thread
+    precision = runtime.precision
+    tokenizer = TextTokenizer.from_folder(prepared.model_folder, config.max_length)
+    meta = data.meta
+    train_features = task.encode(data.train, tokenizer, config, meta)
+    eval_features = task.encode(data.eval, tokenizer, config, meta)
+    sample = _eval_sample(len(data.eval), config.eval_sample, config.seed)
+    if sample is None:
+        sample_rows, sample_features = data.eval, eval_features
+    else:
+        sample_rows = data.eval.subset(sample)
+        sample_features = task.encode(sample_rows, tokenizer, config, meta)
+
+    raw = read_config(prepared.model_folder)
+    keep_head = task.head_matches(saved_meta(raw, task, prepared.family), meta)
+    loaded = build_model(
+        prepared.model_folder,
+        task.head_kind,
+        task.num_outputs(meta),
+        keep_head=keep_head,
+        dropout=config.dropout,
+    )
+    model = loaded.model.to(runtime.device)
+    model.train()
+
+    steps_per_epoch = math.ceil(len(train_features) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    optimizer = make_optimizer(model, config.learning_rate, config.weight_decay)
+    scheduler = linear_schedule(optimizer, round(config.warmup_ratio * total_steps), total_steps)
+    state = TrainState(optimizer, scheduler, precision.grad_scaler())
+    lengths = train_features.lengths
+
+    def batches(epoch: int) -> list[list[int]]:
+        return length_grouped_batches(lengths, config.batch_size, config.seed + epoch)
+
+    def make_batch(indices: list[int]) -> dict[str, torch.Tensor]:
+        batch = task.collate(train_features, indices, tokenizer.pad_id, precision.pad_multiple, True)
+        return {k: v.to(runtime.device) for k, v in batch.items()}
+
+    def loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        with precision.autocast():
+            logits = task.forward(model, batch)
+        return task.loss(logits, batch, meta)
+
+    def evaluate(final: bool) -> dict[str, Any] | None:
+        rows, features = (data.eval, eval_features) if final else (sample_rows, sample_features)
+        outputs = run_model(
+            model, task, features, tokenizer.pad_id, precision, should_stop=None if final else should_stop
+        )
+        if outputs is None:
+            return None
+        if final:
+            meta.update(task.tune(outputs, features, rows, meta))
+        metrics = task.metrics(outputs, features, rows, meta)
+        metrics["evaluated_on"] = "all" if final or sample is None else "sample"
+        return metrics
+
+    eval_every = config.eval_every_steps or max(1, total_steps // EVALUATIONS_PER_RUN)
+    plan = TrainPlan(
+        model=model,
+        batches=batches,
+        make_batch=make_batch,
+        loss=loss,
+        evaluate=evaluate,
+        epochs=config.epochs,
+        steps_per_epoch=steps_per_epoch,
+        primary_metric=task.primary_metric,
+        greater_is_better=task.greater_is_better,
+        max_grad_norm=config.max_grad_norm,
+        log_every=config.log_every_steps,
+        eval_every=eval_every,
+        patience=config.early_stopping_patience,
+        keep_best=config.early_stopping_patience > 0,
+        hooks=hooks or FitHooks(),
+    )
+    return Built(
+        loaded, tokenizer, train_features, data.eval, eval_features, sample_rows, sample_features, plan, state
+    )
+
+
+def _eval_sample(count: int, limit: int, seed: int) -> list[int] | None:
+    """A fixed sample of the evaluation set for the evaluations during training."""
+    if count <= limit:
+        return None
+    rng = np.random.default_rng(seed + 1_000_003)
+    return sorted(rng.choice(count, size=limit, replace=False).tolist())
+
+
+def _run(
+    prepared: Prepared,
+    runtime: Runtime,
+    run_dir: Path,
+    reporter: Reporter,
+    should_stop: Callable[[], bool],
+    hooks: FitHooks | None,
+) -> RunResult:
+    config, task = prepared.config, prepared.task
+    built = build(prepared, runtime, should_stop, hooks)
+    plan, precision = built.plan, runtime.precision
+    meta = prepared.data.meta
+    for message in prepared.data.notices:
+        reporter.emit(Notice(message))
+    head_fresh = [k for k in built.loaded.fresh if k.startswith(prepared.family.head(task.head_kind).new_prefixes)]
+    if head_fresh:
+        reporter.emit(Notice(f"a new {task.title.lower()} head was initialised ({task.num_outputs(meta)} outputs)"))
+    if precision.reason and config.precision == "auto":
+        reporter.emit(Notice(f"precision {precision.name} on {runtime.device.type}: {precision.reason}"))
+    reporter.emit(
+        RunStarted(
+            str(run_dir),
+            plan.total_steps,
+            len(prepared.data.train),
+            len(prepared.data.eval),
+            list(meta.get("labels", [])),
+            runtime.device.type,
+            precision.name,
+            task=task.name,
+            primary_metric=task.primary_metric,
+        )
+    )
+    state = fit(plan, built.state, runtime, reporter.emit, should_stop)
+    stopped = state.status == "stopped"
+    if stopped:
+        reporter.emit(Notice(f"stopped at step {state.step} of {plan.total_steps}; saving the model trained so far"))
+    final_is_last = (
+        state.last_metrics is not None
+        and state.last_eval_step == state.step
+        and state.last_metrics.get("evaluated_on") == "all"
+        and state.best_step in (None, state.step)
+    )
+    # A stopped run is still evaluated, so its model can be judged.
+    metrics = state.last_metrics if final_is_last else plan.evaluate(True)
+    metrics = dict(metrics or {})
+    settings = {k: getattr(config, k) for k in INFERENCE_SETTINGS}
+    _save_model(run_dir / runs.LAYOUT["model"], prepared, built, settings)
+    status = "stopped" if stopped else "completed"
+    results = dict(metrics)
+    results.update(
+        status=status,
+        train_steps=state.step,
+        train_examples=state.examples_seen,
+        train_seconds=state.train_seconds,
+        train_examples_per_second=state.examples_seen / state.train_seconds if state.train_seconds else 0.0,
+        device=runtime.device.type,
+        precision=precision.name,
+        **_peak_memory(runtime.device),
+    )
+    if state.status == "early-stopped":
+        results["early_stopped_at_step"] = state.step
+    if state.best_step is not None and plan.keep_best:
+        results["best_step"] = state.best_step
+    runs.write_json_atomic(run_dir / runs.LAYOUT["eval_results"], _compact(results, keep_report=True))
+    if "examples" in results:
+        runs.write_json_atomic(run_dir / runs.LAYOUT["eval_examples"], results["examples"])
+    reporter.emit(RunFinished(status, str(run_dir), results))
+    return RunResult(run_dir, status, results)
+
+
+def _save_model(target: Path, prepared: Prepared, built: Built, settings: dict[str, Any]) -> None:
+    task, family = prepared.task, prepared.family
+    config = model_config(read_config(prepared.model_folder), family, task, prepared.data.meta, settings)
+    tied = tuple(family.head(task.head_kind).tied)
+    staging = runs.staging_dir_for(target)
+    try:
+        save_folder(staging, built.plan.model, config, prepared.model_folder, built.tokenizer, tied)
+        runs.replace_dir_atomic(staging, target)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _peak_memory(device: torch.device) -> dict[str, float]:
+    out: dict[str, float] = {}
+    try:
+        import resource  # not on Windows
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        out["peak_memory_mb"] = round((peak if sys.platform == "darwin" else peak * 1024) / 2**20, 1)
+    except ImportError:
+        pass
+    if device.type == "cuda":
+        out["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return out
