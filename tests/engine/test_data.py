@@ -83,7 +83,8 @@ def test_label_counts_are_most_frequent_first():
         (None, "missing.csv", "does not exist"),
         ("text,label\n", "empty.csv", "no rows"),
         (b"\xff\xfe\x00bad", "latin.csv", "UTF-8"),
-        ("a,b\n1,2\n", "data.xlsx", "unsupported file type"),
+        ("a,b\n1,2\n", "data.xls", "unsupported file type"),
+        ("a,b\n1,2\n", "data.xlsx", "save it again as .xlsx"),
     ],
 )
 def test_unreadable_files_are_refused_with_a_reason(tmp_path, content, name, message):
@@ -106,3 +107,27 @@ def test_labels_unknown_to_the_model_are_named():
     frame = pd.DataFrame({"text": ["a", "b"], "label": ["pos", "maybe"]})
     with pytest.raises(UserError, match="'maybe'"):
         make_examples(frame, "text", "label", labels=["neg", "pos"])
+
+
+def test_what_the_reader_detected_is_said(tmp_path):
+    path = tmp_path / "news.csv"
+    rows = [f'{1 + i % 4},"Headline number {i} about markets","A long description of story {i}, with words"' for i in range(40)]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    frame = load_table(path)
+    assert list(frame.columns) == ["column_1", "column_2", "column_3"] and len(frame) == 40
+    assert any("no header row" in n for n in frame.attrs["notices"])
+    assert list(load_table(path, header="yes").columns)[0] == "1"
+
+
+def test_a_semicolon_file_is_read_with_its_delimiter_named(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_text("text;label\n" + "".join(f"review {i} was fine;{i % 2}\n" for i in range(20)), encoding="utf-8")
+    frame = load_table(path)
+    assert list(frame.columns) == ["text", "label"]
+    assert any("semicolon" in n for n in frame.attrs["notices"])
+
+
+def test_a_json_object_of_lists_is_a_table_not_one_row(tmp_path):
+    path = tmp_path / "data.json"
+    path.write_text('{"text": ["a", "b", "c"], "label": [0, 1, 0]}', encoding="utf-8")
+    assert len(load_table(path)) == 3

@@ -1,41 +1,72 @@
-"""Load a table from CSV, TSV, JSON Lines/JSON or Parquet into a pandas DataFrame."""
+"""Load the user's data into a pandas DataFrame, whatever its format.
+
+CSV/TSV (delimiter and header row detected), JSON Lines, JSON arrays, SQuAD JSON, Parquet,
+Excel, CoNLL column files, plain text, and a folder of class sub-folders of `.txt` files.
+What was detected is said in `frame.attrs["notices"]`, so a wrong guess can be spotted.
+"""
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import pandas as pd
 
+from workbench.engine.data.class_folders import read_class_folders
+from workbench.engine.data.conll import looks_like_conll, read_conll
+from workbench.engine.data.csv_sniff import DELIMITER_NAMES, read_delimited, sniff_csv
+from workbench.engine.data.excel import read_excel
+from workbench.engine.data.plain_text import read_plain_text
+from workbench.engine.data.squad_json import looks_like_squad, read_squad
 from workbench.errors import UserError
 
-SUPPORTED_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".json", ".parquet")
+SUPPORTED_SUFFIXES = (
+    ".csv", ".tsv", ".txt", ".jsonl", ".json", ".parquet", ".xlsx", ".conll", ".iob", ".bio",
+)
+_CONLL_SUFFIXES = (".conll", ".iob", ".bio")
+_HEADER = {"auto": None, "yes": True, "no": False}
 
 
 def load_table(path: str | Path, header: str = "auto") -> pd.DataFrame:
-    """Read a data file by its suffix; raise UserError with a fix when it cannot be read.
-    `header` says whether a CSV/TSV's first row names the columns: auto, yes or no."""
-    path = Path(path)
+    """Read a data file (or a folder of class sub-folders); raise UserError with a fix when it
+    cannot be read. `header` says whether a CSV/TSV's first row names the columns: auto, yes, no."""
+    path = Path(path).expanduser()
     if not path.exists():
+        if path.is_symlink():
+            raise UserError(f"data file {path} is a link to nothing (a dangling symlink); check the path")
         raise UserError(f"data file {path} does not exist; check the path")
     if path.is_dir():
-        raise UserError(f"{path} is a folder; give a data file ({', '.join(SUPPORTED_SUFFIXES)})")
+        frame = read_class_folders(path)
+        frame.attrs["notices"] = [f"read {path.name}/ as one sub-folder of .txt files per class"]
+        return frame
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise UserError(f"{path} is not a regular file (a pipe or a device?); give a data file")
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise UserError(
             f"cannot read {path.name}: unsupported file type {suffix or '(none)'}; "
-            f"use one of {', '.join(SUPPORTED_SUFFIXES)}"
+            f"use one of {', '.join(SUPPORTED_SUFFIXES)} or a folder of class sub-folders"
         )
+    notices: list[str] = []
     try:
-        if suffix == ".csv":
-            frame = pd.read_csv(path, encoding="utf-8", keep_default_na=False, na_values=[""])
-        elif suffix in (".tsv", ".txt"):
-            frame = pd.read_csv(
-                path, sep="\t", encoding="utf-8", keep_default_na=False, na_values=[""], quoting=3
-            )
+        if suffix in _CONLL_SUFFIXES or (suffix == ".txt" and looks_like_conll(path)):
+            frame = read_conll(path)
+            notices.append(f"read {path.name} as a CoNLL file (one token per line, tag in the last column)")
+        elif suffix in (".csv", ".tsv") or (suffix == ".txt" and _has_tabs(path)):
+            frame = _read_delimited(path, header, notices)
+        elif suffix == ".txt":
+            frame = read_plain_text(path)
+            notices.append(f"read {path.name} as plain text: {len(frame):,} documents")
         elif suffix == ".jsonl":
             frame = pd.read_json(path, lines=True, encoding="utf-8", dtype=False)
         elif suffix == ".json":
-            frame = _read_json(path)
+            if looks_like_squad(path):
+                frame = read_squad(path)
+                notices.append(f"read {path.name} as SQuAD JSON: {len(frame):,} questions")
+            else:
+                frame = _read_json(path)
+        elif suffix == ".xlsx":
+            frame = read_excel(path)
         else:
             frame = pd.read_parquet(path)
     except UserError:
@@ -48,13 +79,45 @@ def load_table(path: str | Path, header: str = "auto") -> pd.DataFrame:
     if frame.empty or len(frame.columns) == 0:
         raise UserError(f"{path.name} has no rows; add examples to it")
     frame.columns = [str(c) for c in frame.columns]
+    frame.attrs["notices"] = notices
     return frame
 
 
+def _read_delimited(path: Path, header: str, notices: list[str]) -> pd.DataFrame:
+    layout = sniff_csv(path)
+    wanted = _HEADER.get(header)
+    frame = read_delimited(path, layout, wanted)
+    name = DELIMITER_NAMES[layout.delimiter]
+    if layout.delimiter != {".tsv": "\t", ".txt": "\t"}.get(path.suffix.lower(), ","):
+        notices.append(f"{path.name} has a {name} between columns (detected)")
+    if wanted is None and not layout.has_header:
+        notices.append(
+            f"{path.name} seems to have no header row ({layout.reason}); its columns are named "
+            "column_1, column_2, … (use --header if the first row does name them)"
+        )
+    return frame
+
+
+def _has_tabs(path: Path) -> bool:
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return "\t" in handle.readline()
+
+
 def _read_json(path: Path) -> pd.DataFrame:
-    # A .json file is either one array of records or JSON Lines in disguise.
+    # A .json file is an array of records, an object of equal-length lists, or JSON Lines.
     with open(path, encoding="utf-8") as handle:
         head = handle.read(4096).lstrip()
     if head.startswith("["):
         return pd.read_json(path, encoding="utf-8", dtype=False)
+    if head.startswith("{"):
+        import json
+
+        try:
+            value = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            return pd.read_json(path, lines=True, encoding="utf-8", dtype=False)
+        if isinstance(value, dict) and value and all(isinstance(v, list) for v in value.values()):
+            return pd.DataFrame(value)  # {"text": [...], "label": [...]}
+        if isinstance(value, dict):
+            return pd.DataFrame([value])
     return pd.read_json(path, lines=True, encoding="utf-8", dtype=False)

@@ -131,10 +131,11 @@ class Task:
         frame = load(config.data)
         columns = self.resolve_columns(frame, config, name)
         train, meta = self.examples(frame, columns, None, name, config)
-        notices: list[str] = []
+        notices: list[str] = list(frame.attrs.get("notices", []))
         if config.eval_data:
             eval_name = Path(config.eval_data).name
             eval_frame = load(config.eval_data)
+            notices += eval_frame.attrs.get("notices", [])
             self.check_columns(eval_frame, columns, eval_name)
             evaluation, _ = self.examples(eval_frame, columns, meta, eval_name, config)
         else:
