@@ -95,3 +95,18 @@ def describe_model(name: str) -> dict[str, Any]:
     from workbench.engine.models.registry import describe_model as _describe
 
     return _describe(name)
+
+
+def guess_roles(task: str, frame: Any) -> dict[str, str | None]:
+    """The columns a task would use in a table: role field (text_column …) -> column or None."""
+    from workbench.engine.tasks import get_task
+
+    return dict(get_task(task).guess_columns(frame))
+
+
+def suggest_task(frame: Any) -> str | None:
+    """The task a table's shape suggests (CoNLL tokens and tags -> NER, SQuAD -> QA, a lone
+    text column -> masked LM), or None when nothing stands out (then keep the user's choice)."""
+    from workbench.engine.tasks.suggest import suggest_task as _suggest
+
+    return _suggest(frame)
