@@ -1,6 +1,6 @@
 """Which model a name means, which family reads it, and what a folder holds (no weights loaded).
 
-A family is one module and one line in FAMILY_MODULES; everything else (loading, listing,
+A family is one module and one line in FAMILIES; everything else (loading, listing,
 "which tasks can this model do") is read from its `FAMILY` object.
 """
 
@@ -10,10 +10,18 @@ import importlib
 import importlib.util
 import json
 import struct
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench.engine.models.family import (
+    MASKED_LM,
+    PRETRAINING,
+    QUESTION_ANSWERING,
+    SEQUENCE_CLASSIFICATION,
+    TOKEN_CLASSIFICATION,
+)
 from workbench.errors import UserError
 
 if TYPE_CHECKING:
@@ -23,41 +31,49 @@ DEFAULT_MODEL_NAME = "default"
 DEFAULT_MODEL_LABEL = "all-MiniLM-L6-v2 (bundled)"
 _DEFAULT_ALIASES = {"default", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 
-# family name -> module defining FAMILY
-FAMILY_MODULES = {
-    "bert": "workbench.engine.models.bert",
-    "roberta": "workbench.engine.models.roberta",
-    "distilbert": "workbench.engine.models.distilbert",
+
+@dataclass(frozen=True)
+class FamilyEntry:
+    """A family's registry line: its module, and what listing a model needs without
+    importing torch (the window starts fast). A test checks it against the module's FAMILY."""
+
+    module: str
+    model_types: tuple[str, ...]
+    heads: tuple[str, ...]
+
+
+_ENCODER_HEADS = (SEQUENCE_CLASSIFICATION, TOKEN_CLASSIFICATION, QUESTION_ANSWERING, MASKED_LM)
+FAMILIES = {
+    "bert": FamilyEntry("workbench.engine.models.bert", ("bert",), (*_ENCODER_HEADS, PRETRAINING)),
+    "roberta": FamilyEntry("workbench.engine.models.roberta", ("roberta",), _ENCODER_HEADS),
+    "distilbert": FamilyEntry("workbench.engine.models.distilbert", ("distilbert",), _ENCODER_HEADS),
 }
 
 
-@cache
-def families() -> dict[str, Family]:
-    """Every family that is installed, by name."""
-    found = {}
-    for name, module in FAMILY_MODULES.items():
-        try:
-            found[name] = importlib.import_module(module).FAMILY
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-    return found
-
-
 def supported_model_types() -> tuple[str, ...]:
-    return tuple(t for family in families().values() for t in family.model_types)
+    return tuple(t for entry in FAMILIES.values() for t in entry.model_types)
 
 
-def family_for(config: dict[str, Any], folder: Path | str = "") -> Family:
+def family_name_for(config: dict[str, Any], folder: Path | str = "") -> str:
     model_type = config.get("model_type")
-    for family in families().values():
-        if model_type in family.model_types:
-            return family
+    for name, entry in FAMILIES.items():
+        if model_type in entry.model_types:
+            return name
     where = f" in {folder}" if folder else ""
     raise UserError(
         f"model type {model_type!r}{where} is not supported yet; "
         f"supported: {', '.join(supported_model_types())}"
     )
+
+
+@cache
+def load_family(name: str) -> Family:
+    return importlib.import_module(FAMILIES[name].module).FAMILY
+
+
+def family_for(config: dict[str, Any], folder: Path | str = "") -> Family:
+    """The Family (its modules: imports torch) that reads this config."""
+    return load_family(family_name_for(config, folder))
 
 
 def default_model_path() -> Path:
@@ -95,7 +111,7 @@ def resolve_model(name: str | Path) -> Path:
             f"{folder} has no weights (model.safetensors or pytorch_model.bin); "
             "download the full model folder"
         )
-    family_for(read_config(folder), folder)
+    family_name_for(read_config(folder), folder)
     return folder
 
 
@@ -135,17 +151,17 @@ def size_on_disk(folder: Path) -> int:
 
 def describe_model(name: str | Path) -> dict[str, Any]:
     """Family, size and the tasks a model supports, for the Model panel and `workbench models`."""
-    from workbench.engine.tasks import tasks_for_family
+    from workbench.engine.tasks import tasks_for_heads
 
     folder = resolve_model(name)
     config = read_config(folder)
-    family = family_for(config, folder)
+    family = family_name_for(config, folder)
     hidden = config.get("hidden_size") or config.get("dim", 0)
     layers = config.get("num_hidden_layers") or config.get("n_layers", 0)
     return {
         "name": DEFAULT_MODEL_LABEL if is_default(name) else folder.name,
         "path": str(folder),
-        "family": family.name,
+        "family": family,
         "model_type": config.get("model_type"),
         "layers": layers,
         "hidden_size": hidden,
@@ -154,7 +170,7 @@ def describe_model(name: str | Path) -> dict[str, Any]:
         "max_positions": config.get("max_position_embeddings", 512),
         "parameters": parameter_count(folder),
         "size_bytes": size_on_disk(folder),
-        "tasks": tasks_for_family(family),
+        "tasks": tasks_for_heads(FAMILIES[family].heads),
         "architectures": config.get("architectures") or [],
         "labels": [str(v) for v in (config.get("id2label") or {}).values()],
     }

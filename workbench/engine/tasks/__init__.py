@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from workbench.errors import UserError
 
 if TYPE_CHECKING:
-    from workbench.engine.models.family import Family
     from workbench.engine.tasks.base import Task
 
 # --task name -> module defining TASK
@@ -41,6 +40,6 @@ def task_defaults(name: str) -> dict[str, Any]:
     return {**GENERAL_DEFAULTS, **get_task(name).defaults}
 
 
-def tasks_for_family(family: Family) -> list[str]:
-    """The tasks a family has heads for."""
-    return [task.name for task in all_tasks() if task.head_kind in family.heads]
+def tasks_for_heads(heads: tuple[str, ...] | list[str]) -> list[str]:
+    """The tasks a family with these head kinds can do."""
+    return [task.name for task in all_tasks() if task.head_kind in heads]
