@@ -103,15 +103,26 @@ def test_an_existing_run_folder_is_never_overwritten(reviews_csv, trained_run):
         train(small_config(reviews_csv, output=str(trained_run)))
 
 
-def test_a_failure_during_the_run_is_reported_not_raised(reviews_csv, tmp_path):
+def test_a_non_finite_loss_fails_the_run_with_a_message(reviews_csv, tmp_path, monkeypatch):
+    from workbench.engine.tasks.text_classification import TextClassification
+
+    real_loss = TextClassification.loss
+    calls = []
+
+    def loss_turning_nan(self, logits, batch, meta):
+        calls.append(1)
+        loss = real_loss(self, logits, batch, meta)
+        return loss * float("nan") if len(calls) >= 3 else loss
+
+    monkeypatch.setattr(TextClassification, "loss", loss_turning_nan)
     events = []
-    # A learning rate this high drives the loss to NaN/inf in fp32 within a few steps.
-    result = train(small_config(reviews_csv, output=str(tmp_path / "run"), learning_rate=1.0, max_grad_norm=0.0, epochs=3), on_event=events.append)
-    if result.status == "failed":
-        assert "lower the learning rate" in result.error
-        assert isinstance(events[-1], RunFinished) and events[-1].error == result.error
-    else:  # the loss stayed finite: the run must still have ended cleanly
-        assert result.status == "completed"
+    result = train(small_config(reviews_csv, output=str(tmp_path / "run"), epochs=3), on_event=events.append)
+    assert result.status == "failed"
+    assert "the training loss became nan at step 3" in result.error
+    assert "lower the learning rate (--lr)" in result.error
+    assert isinstance(events[-1], RunFinished) and events[-1].error == result.error
+    finished = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert finished["kind"] == "finished" and finished["status"] == "failed"
 
 
 def test_the_engine_never_imports_qt():
