@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
         if field in GENERAL_DEFAULTS:
             help_text += _task_default_help(field, kind)
         elif "default" not in help_text and defaults[field] not in (None, ""):
-            help_text += f" (default {defaults[field]:g})" if kind is float else f" (default {defaults[field]})"
+            shown = short_float(defaults[field]) if kind is float else defaults[field]
+            help_text += f" (default {shown})"
         choices = TASK_NAMES if field == "task" else None
         train.add_argument(flag, type=kind, default=None, help=help_text, choices=choices)
     for flag, (_, value, help_text) in TRAIN_SWITCHES.items():
@@ -125,12 +126,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def short_float(value: float) -> str:
+    """1.25e-4 rather than 0.000125 for small rates, as the GUI shows them."""
+    if value == 0 or abs(value) >= 1e-3:
+        return f"{value:g}"
+    mantissa, exponent = f"{value:.3e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
 def _task_default_help(field: str, kind: type) -> str:
     """"(default 1.25e-4; question-answering 1e-4)": the general default and the tasks'."""
     from workbench.engine.tasks import TASK_NAMES, task_defaults
 
     def show(value: Any) -> str:
-        return f"{value:g}" if kind is float else str(value)
+        return short_float(value) if kind is float else str(value)
 
     general = GENERAL_DEFAULTS[field]
     special = [

@@ -139,7 +139,7 @@ def test_version_and_help():
     from workbench.config import GENERAL_DEFAULTS
     from workbench.engine.tasks import TASK_NAMES
 
-    assert f"peak learning rate (default {GENERAL_DEFAULTS['learning_rate']:g}" in help_text
+    assert "peak learning rate (default 1.25e-4" in help_text
     assert f"examples per step (default {GENERAL_DEFAULTS['batch_size']}" in help_text
     assert all(name in help_text for name in TASK_NAMES)  # the task list comes from the registry
 
@@ -158,3 +158,14 @@ def test_rotten_tomatoes_end_to_end_reaches_075_on_its_test_split(tmp_path):
     evaluated = run_cli("evaluate", str(run_dir), "--data", str(splits["test"]))
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads(evaluated.stdout)["accuracy"] >= 0.75
+
+
+def test_models_lists_family_size_and_tasks():
+    done = run_cli("models", "default")
+    assert done.returncode == 0, done.stderr
+    described = json.loads(done.stdout)
+    assert described["family"] == "bert" and described["parameters"] == 22_713_728
+    assert described["size_bytes"] > 80_000_000
+    assert "text-classification" in described["tasks"]
+    missing = run_cli("models", "/no/such/folder")
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
