@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 # --task name -> module defining TASK
 TASK_MODULES = {
     "text-classification": "workbench.engine.tasks.text_classification",
+    "token-classification": "workbench.engine.tasks.token_classification",
 }
 TASK_NAMES = tuple(TASK_MODULES)
 
