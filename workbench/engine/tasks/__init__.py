@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 TASK_MODULES = {
     "text-classification": "workbench.engine.tasks.text_classification",
     "token-classification": "workbench.engine.tasks.token_classification",
+    "question-answering": "workbench.engine.tasks.question_answering",
 }
 TASK_NAMES = tuple(TASK_MODULES)
 
