@@ -123,6 +123,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="what a model is: family, size, the tasks it supports (JSON)")
     models.add_argument("model", nargs="*", default=["default"], help='"default" or model folders')
+
+    doctor = sub.add_parser(
+        "doctor",
+        help="check data before training: labels, duplicates, leakage, lengths, unknown tokens",
+        description="Check training data (and evaluation data) the way training reads it.",
+    )
+    doctor.add_argument("data", help="training data file (or folder of class sub-folders)")
+    doctor.add_argument("--eval-data", help="validation data: checked too, and for leakage from the training data")
+    doctor.add_argument("--task", choices=TASK_NAMES, default="text-classification", help="read the data as this task does (default text-classification)")
+    for flag, (_, kind, help_text) in ROLE_FLAGS.items():
+        doctor.add_argument(flag, type=kind, default=None, help=help_text)
+    doctor.add_argument("--model", default="default", help="whose tokenizer counts lengths and unknown tokens (default: the bundled model)")
+    doctor.add_argument("--max-length", type=int, default=None, help="tokens per input (default: the task's)")
+    doctor.add_argument("--truncation", default="tail", help="what a long text loses: tail, head or head+tail")
+    doctor.add_argument("--sample", type=int, default=5000, help="texts to tokenise for lengths and unknown tokens (default 5000)")
+    for flag in ("--no-header", "--header"):
+        doctor.add_argument(flag, action="store_const", const=TRAIN_SWITCHES[flag][1], dest="header", help=TRAIN_SWITCHES[flag][2])
+    doctor.add_argument("--json", action="store_true", help="print one JSON object instead of the readable report")
     return parser
 
 
@@ -161,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             "predict": _predict,
             "export": _export,
             "models": _models,
+            "doctor": _doctor,
         }
         return commands[args.command](args)
     except UserError as exc:
@@ -265,6 +284,25 @@ def _models(args: argparse.Namespace) -> int:
 
     for name in args.model:
         print(json.dumps(describe_model(name), ensure_ascii=False))
+    return EXIT_OK
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from workbench.engine import diagnose
+
+    values: dict[str, Any] = {
+        "data": args.data, "eval_data": args.eval_data, "task": args.task, "model": args.model,
+        "max_length": args.max_length, "truncation": args.truncation, "header": args.header or "auto",
+    }
+    for flag, (field, _, _) in ROLE_FLAGS.items():
+        values[field] = getattr(args, flag[2:].replace("-", "_"))
+    report = diagnose(RunConfig.from_dict(values), sample=args.sample)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        from workbench.engine.data.doctor import format_report
+
+        print(format_report(report))
     return EXIT_OK
 
 

@@ -110,3 +110,24 @@ def suggest_task(frame: Any) -> str | None:
     from workbench.engine.tasks.suggest import suggest_task as _suggest
 
     return _suggest(frame)
+
+
+def diagnose(
+    config: RunConfig, sample: int = 5000, frame: Any = None, eval_frame: Any = None
+) -> dict[str, Any]:
+    """The data doctor's report on `config.data` (and `config.eval_data`), read as `config.task`
+    reads them, with `config.model`'s tokenizer: findings (check, severity info/warning/problem,
+    one-line message, counts, a few example rows) as plain JSON values. Tokenizer checks use a
+    seeded sample of `sample` texts. Frames already loaded may be passed in; UserError when
+    the data cannot be read at all."""
+    from workbench.engine.data.doctor import diagnose as _diagnose
+
+    return _diagnose(config, sample=sample, frame=frame, eval_frame=eval_frame)
+
+
+def unknown_token_share(model: str | Path, texts: list[str], sample: int = 2000) -> float:
+    """Share (0-1) of the tokens of `texts` that `model`'s vocabulary does not know ([UNK]);
+    high (Chinese on the English default: ~0.6) means: choose a model that covers the text."""
+    from workbench.engine.data.doctor import unknown_token_share as _share
+
+    return _share(model, texts, sample=sample)
