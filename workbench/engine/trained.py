@@ -62,7 +62,7 @@ def model_config(
     for key in ("id2label", "label2id", "problem_type", "num_labels"):
         config.pop(key, None)
     config.update(
-        architectures=[family.head(task.head_kind).architecture],
+        architectures=[family.head(task.head_for(meta)).architecture],
         torch_dtype="float32",
         **task.export_fields(meta),
     )
@@ -110,7 +110,7 @@ def load_trained(run_or_model: str | Path, device: str = "cpu") -> TrainedModel:
         raise UserError(f"{folder} is not a trained classifier (its config.json has no id2label)")
     block = raw.get("workbench") if isinstance(raw.get("workbench"), dict) else {}
     settings = {k: block[k] for k in INFERENCE_SETTINGS if k in block}
-    loaded = build_model(folder, task.head_kind, task.num_outputs(meta))
+    loaded = build_model(folder, task.head_for(meta), task.num_outputs(meta))
     precision = Precision("fp32", pick_device(device))
     loaded.model.to(precision.device).eval()
     tokenizer = TextTokenizer.from_folder(folder, settings.get("max_length", 512))

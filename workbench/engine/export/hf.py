@@ -51,7 +51,7 @@ class HuggingFaceExporter(Exporter):
 
 def _probe(trained: TrainedModel) -> list[np.ndarray]:
     task = trained.task
-    inputs = {"text": PROBE_TEXTS}
+    inputs = {"text": list(task.probe_texts or PROBE_TEXTS)}
     if "text_pair" in task.prediction_inputs:
         inputs["text_pair"] = list(reversed(PROBE_TEXTS))
     if "context" in task.prediction_inputs:
@@ -63,8 +63,9 @@ def _probe(trained: TrainedModel) -> list[np.ndarray]:
 
 
 def _model_card(trained: TrainedModel) -> str:
-    architecture = trained.family.head(trained.task.head_kind).architecture
-    auto_class = _AUTO_CLASSES.get(trained.task.head_kind, "AutoModel")
+    head_kind = trained.task.head_for(trained.meta)
+    architecture = trained.family.head(head_kind).architecture
+    auto_class = _AUTO_CLASSES.get(head_kind, "AutoModel")
     labels = trained.meta.get("labels") or []
     label_line = f"\nLabels: {', '.join(map(str, labels[:50]))}.\n" if labels else ""
     return (

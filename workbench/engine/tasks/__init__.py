@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 # --task name -> module defining TASK
 TASK_MODULES = {
     "text-classification": "workbench.engine.tasks.text_classification",
+    "masked-lm": "workbench.engine.tasks.masked_lm",
     "token-classification": "workbench.engine.tasks.token_classification",
     "question-answering": "workbench.engine.tasks.question_answering",
 }

@@ -123,6 +123,12 @@ class Task:
     """The metrics `evaluate` reports, primary first (0-1 scale)."""
     prediction_inputs: ClassVar[tuple[str, ...]] = ("text",)
     """What `predict` takes per input: "text", "text_pair", "context"."""
+    evaluate_before_training: ClassVar[bool] = False
+    """Evaluate once before the first step too (step 0), so the results can say how far
+    training moved the metrics (`<metric>_before`): the masked LM's perplexity."""
+    probe_texts: ClassVar[tuple[str, ...] | None] = None
+    """Texts the export's self-check predicts on, where the exporter's own do not fit the
+    task (a masked LM needs a mask in them); None: the exporter's."""
 
     # ---- reading data --------------------------------------------------------------------
     def read(self, config: RunConfig, load: Callable[[str], pd.DataFrame]) -> TaskData:
@@ -203,6 +209,11 @@ class Task:
         return rows.subset(sorted(order[held:])), rows.subset(sorted(order[:held]))
 
     # ---- the model ------------------------------------------------------------------------
+    def head_for(self, meta: dict[str, Any]) -> str:
+        """The head kind of a model trained with this meta: `head_kind`, unless a setting the
+        task keeps in its meta asks for another (masked LM with next-sentence prediction)."""
+        return self.head_kind
+
     def num_outputs(self, meta: dict[str, Any]) -> int:
         return len(meta["labels"])
 

@@ -97,6 +97,12 @@ def prepare(config: RunConfig) -> Prepared:
         return load_table(path, header=config.header)
 
     data = task.read(config, load)
+    head_kind = task.head_for(data.meta)
+    if head_kind not in family.heads:  # a setting asked for another head (the task says which)
+        raise UserError(
+            f"{family.name} models have no {head_kind} head, which {task.title.lower()} needs "
+            "with these settings; choose another model or change the settings"
+        )
     resolved = dataclasses.replace(
         config,
         data=str(Path(config.data).resolve()),
@@ -233,7 +239,7 @@ def build(
     keep_head = task.head_matches(saved_meta(raw, task, prepared.family), meta)
     loaded = build_model(
         prepared.model_folder,
-        task.head_kind,
+        task.head_for(meta),
         task.num_outputs(meta),
         keep_head=keep_head,
         dropout=config.dropout,
@@ -318,9 +324,12 @@ def _run(
     meta = prepared.data.meta
     for message in prepared.data.notices:
         reporter.emit(Notice(message))
-    head_fresh = [k for k in built.loaded.fresh if k.startswith(prepared.family.head(task.head_kind).new_prefixes)]
+    head = prepared.family.head(task.head_for(meta))
+    head_fresh = [k for k in built.loaded.fresh if k.startswith(head.new_prefixes)]
     if head_fresh:
-        reporter.emit(Notice(f"a new {task.title.lower()} head was initialised ({task.num_outputs(meta)} outputs)"))
+        outputs = task.num_outputs(meta)  # 0: sized by the model (a masked LM's vocabulary)
+        size = f" ({outputs} outputs)" if outputs else ""
+        reporter.emit(Notice(f"a new {task.title.lower()} head was initialised{size}"))
     if precision.reason and config.precision == "auto":
         reporter.emit(Notice(f"precision {precision.name} on {runtime.device.type}: {precision.reason}"))
     reporter.emit(
@@ -336,6 +345,7 @@ def _run(
             primary_metric=task.primary_metric,
         )
     )
+    before = _evaluate_before_training(prepared, built, runtime, reporter) if task.evaluate_before_training else {}
     state = fit(plan, built.state, runtime, reporter.emit, should_stop)
     stopped = state.status == "stopped"
     if stopped:
@@ -363,6 +373,9 @@ def _run(
         precision=precision.name,
         **_peak_memory(runtime.device),
     )
+    results.update(
+        {f"{k}_before": v for k, v in before.items() if isinstance(v, float) and k in metrics}
+    )
     if state.status == "early-stopped":
         results["early_stopped_at_step"] = state.step
     if state.best_step is not None and plan.keep_best:
@@ -374,10 +387,21 @@ def _run(
     return RunResult(run_dir, status, results)
 
 
+def _evaluate_before_training(prepared: Prepared, built: Built, runtime: Runtime, reporter: Reporter) -> dict[str, Any]:
+    """The metrics at step 0, on the whole evaluation set (as the final ones), reported as an
+    evaluation at step 0. Evaluation draws on no global RNG, so training is unchanged by it."""
+    task, precision = prepared.task, runtime.precision
+    outputs = run_model(built.plan.model, task, built.eval_features, built.tokenizer.pad_id, precision)
+    metrics = task.metrics(outputs or [], built.eval_features, built.eval_rows, prepared.data.meta)
+    metrics["evaluated_on"] = "all"
+    reporter.emit(EvalFinished(0, 0.0, metrics))
+    return metrics
+
+
 def _save_model(target: Path, prepared: Prepared, built: Built, settings: dict[str, Any]) -> None:
     task, family = prepared.task, prepared.family
     config = model_config(read_config(prepared.model_folder), family, task, prepared.data.meta, settings)
-    tied = tuple(family.head(task.head_kind).tied)
+    tied = tuple(family.head(task.head_for(prepared.data.meta)).tied)
     staging = runs.staging_dir_for(target)
     try:
         save_folder(staging, built.plan.model, config, prepared.model_folder, built.tokenizer, tied)
