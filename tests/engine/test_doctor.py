@@ -358,3 +358,17 @@ def test_a_large_frame_is_checked_in_seconds(tmp_path):
     assert finding(report, "conflicting_labels")["counts"]["texts"] == expected_conflicts > 0
     assert finding(report, "token_lengths")["counts"]["sampled"] == 5000
     assert seconds < 60, f"the doctor took {seconds:.1f} s on {n:,} rows"
+
+
+def test_entity_spans_follow_iob1_iob2_and_bioes():
+    from workbench.engine.data.doctor import _entity_counts
+
+    sentences = [
+        ("I-PER", "I-PER", "O", "I-LOC"),  # IOB1: an I- after O (or another type) starts one
+        ("I-LOC", "B-LOC", "I-LOC"),  # B- starts a second LOC right after the first
+        ("S-ORG", "B-ORG", "E-ORG", "O"),  # BIOES
+        (),
+        ("I-PER",),  # a new sentence starts a new entity
+    ]
+    assert _entity_counts(sentences) == {"LOC": 3, "ORG": 2, "PER": 2}
+    assert _entity_counts([("O", "O"), ()]) == {}
