@@ -97,23 +97,22 @@ class TokenClassification(Task):
         token_column, tag_column = columns["text_column"], columns["label_column"]
         sentences: list[list[str]] = []
         tag_lists: list[list[str]] = []
-        for row, (words, tags) in enumerate(
+        for row, (raw_words, raw_tags) in enumerate(
             zip(frame[token_column], frame[tag_column], strict=True), start=1
         ):
-            if _missing(words) and _missing(tags):
+            if _missing(raw_words) and _missing(raw_tags):
                 continue
-            words = _as_list(words)
+            words, tags = _as_list(raw_words), _as_list(raw_tags)
             if words is None:
                 raise UserError(
-                    f"the tokens column {token_column!r} of {name} holds {_kind(frame[token_column].iloc[row - 1])} "
-                    f"values (row {row}), not lists of words; give one list of words per sentence "
+                    f"the tokens column {token_column!r} of {name} holds {_kind(raw_words)} values "
+                    f"(row {row}), not lists of words; give one list of words per sentence "
                     '(e.g. ["Paris", "is", "big"]) or pick the column with --text-column'
                 )
-            tags = _as_list(tags)
             if tags is None:
                 raise UserError(
-                    f"the tags column {tag_column!r} of {name} holds {_kind(frame[tag_column].iloc[row - 1])} "
-                    f"values (row {row}), not lists of tags; give one list of tags per sentence, one tag "
+                    f"the tags column {tag_column!r} of {name} holds {_kind(raw_tags)} values "
+                    f"(row {row}), not lists of tags; give one list of tags per sentence, one tag "
                     'per word (e.g. ["B-LOC", "O", "O"]), or pick the column with --label-column'
                 )
             if len(words) != len(tags):
@@ -139,7 +138,8 @@ class TokenClassification(Task):
             labels = sorted(seen, key=_tag_sort_key)
             if len(labels) < 2:
                 raise UserError(
-                    f"{name} has only one tag ({labels[0]!r}) in column {tag_column!r}; a tagger needs "
+                    f"{name} has only one tag ({labels[0]!r}) in column {tag_column!r}; "
+                    "a tagger needs "
                     "at least two (O and an entity tag such as B-PER)"
                 )
             meta = _scheme_meta(labels, tag_lists, frame, name)
@@ -410,7 +410,8 @@ def _scheme_meta(
             else labels[0]
         )
         frame.attrs.setdefault("notices", []).append(
-            f"the tags of {name} have no B-/I- prefixes ({', '.join(labels[:8])}); an entity is a run "
+            f"the tags of {name} have no B-/I- prefixes ({', '.join(labels[:8])}); "
+            "an entity is a run "
             f"of equal tags, {outside!r} is outside any entity"
         )
         labels = [outside] + [t for t in labels if t != outside]
