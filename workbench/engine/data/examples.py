@@ -86,9 +86,12 @@ def labelled_columns(
             f"the text column {column!r} of {name} is empty where labels are given; pick the "
             "column that holds the text with --text-column"
         )
-    names = raw_labels[keep].map(_label_name)
+    # Name each distinct value once (a million rows have a handful of labels).
+    codes, uniques = pd.factorize(raw_labels[keep])
+    unique_names = [_label_name(v) for v in uniques]
+    names = set(unique_names)
     if labels is None:
-        labels = sorted(set(names), key=_label_sort_key)
+        labels = sorted(names, key=_label_sort_key)
         if len(labels) < 2:
             raise UserError(
                 f"{name} has only one class ({labels[0]!r}) in column {label_column!r}; "
@@ -96,7 +99,7 @@ def labelled_columns(
                 "or pick another label column with --label-column"
             )
     index = {label: i for i, label in enumerate(labels)}
-    unknown = sorted(set(names) - set(index), key=_label_sort_key)
+    unknown = sorted(names - set(index), key=_label_sort_key)
     if unknown:
         shown = ", ".join(map(repr, unknown[:5]))
         raise UserError(
@@ -104,7 +107,7 @@ def labelled_columns(
             f"the known labels are {', '.join(map(repr, labels[:20]))}"
         )
     columns: dict[str, list] = {c: frame[c][keep].astype(str).tolist() for c in text_columns}
-    columns["label"] = [index[n] for n in names]
+    columns["label"] = np.asarray([index[n] for n in unique_names], dtype=np.int64)[codes].tolist()
     return columns, labels
 
 
