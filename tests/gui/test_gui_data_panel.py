@@ -4,6 +4,7 @@ import pandas as pd
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
+from workbench import engine
 from workbench.gui.panels.data import MESSAGES, DataPanel
 
 
@@ -34,8 +35,13 @@ def test_loads_csv_guesses_columns_and_counts_labels(qtbot, small_csv):
     assert panel.config_values() == {
         "data": str(small_csv),
         "eval_data": None,
+        "header": "auto",
         "text_column": "text",
+        "text_pair_column": None,
         "label_column": "label",
+        "question_column": None,
+        "context_column": None,
+        "answer_column": None,
     }
 
 
@@ -80,20 +86,23 @@ def test_switching_the_label_column_recounts(qtbot, tmp_path):
     load(qtbot, panel, path)
     assert panel.problem() is None
     panel.label_combo.setCurrentText("source")
-    assert panel.counts() == {"web": 4}
+    qtbot.waitUntil(lambda: panel.counts() == {"web": 4})  # counted off the GUI thread
     assert "only one class" in panel.message.text()
     panel.label_combo.setCurrentText("text")
     panel.text_combo.setCurrentText("text")
-    assert panel.message.text() == MESSAGES["same_column"]
+    assert panel.message.text() == MESSAGES["same_column"].format(first="text", second="label")
 
 
-def test_file_without_a_label_column_says_so(qtbot, tmp_path):
+def test_file_without_a_label_column_says_so(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setattr(engine, "suggest_task", lambda frame: None)  # keep text classification
     path = tmp_path / "texts.csv"
     pd.DataFrame({"text": ["a", "b"]}).to_csv(path, index=False)
     panel = make_panel(qtbot)
     load(qtbot, panel, path)
     assert panel.message.kind == "error"
-    assert panel.message.text() == MESSAGES["no_label"]
+    assert panel.message.text() == MESSAGES["no_role"].format(
+        role="label", task="Text classification", needed="a text and a label column"
+    )
 
 
 def test_missing_column_by_name_is_an_inline_error(qtbot, small_csv):
@@ -105,7 +114,7 @@ def test_missing_column_by_name_is_an_inline_error(qtbot, small_csv):
 
 
 def test_bad_file_shows_the_engine_message(qtbot, tmp_path):
-    path = tmp_path / "table.xlsx"
+    path = tmp_path / "table.docx"
     path.write_text("not really")
     panel = make_panel(qtbot)
     with qtbot.waitSignal(panel.sig_data_failed, timeout=10_000) as blocker:

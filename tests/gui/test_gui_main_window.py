@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
-from gui_fakes import FakeTrain, fake_load_predictor
+from gui_fakes import FakeTrain, eval_metrics, fake_load_predictor
 from PySide6.QtCore import QByteArray, Qt
 
+from workbench.engine.events import RunFinished, RunStarted, StepLogged
 from workbench.gui import settings as ui_settings
 from workbench.gui.main_window import MainWindow
 from workbench.gui.panels.train import TrainPanel
@@ -109,9 +113,52 @@ def test_closing_during_a_run_stops_it_and_joins_the_thread(qtbot, small_csv, tm
     window = make_window(qtbot, small_csv, fake, tmp_path)
     with qtbot.waitSignal(window.runner.sig_step_logged, timeout=10_000):
         qtbot.mouseClick(window.train_panel.train_button, Qt.MouseButton.LeftButton)
-    thread = window.runner._thread
-    assert window.close()
-    assert thread.isFinished() and not window.runner.is_running()
+    ended: list[bool] = []
+    window.runner._thread.finished.connect(lambda: ended.append(True))
+    assert not window.close()  # the run is asked to stop; the window goes at once
+    assert not window.isVisible()
+    qtbot.waitUntil(lambda: window.closed, timeout=10_000)
+    assert ended == [True] and not window.runner.is_running()
+    assert errors == []
+
+
+class SlowStopTrain:
+    """Steps of 0.2 s; after Stop, 1.5 s of final evaluation and saving, as the engine does."""
+
+    def __init__(self) -> None:
+        self.run_dir = ""
+        self.stop_seen_at: float | None = None
+        self.finished_at: float | None = None
+
+    def __call__(self, config, on_event, should_stop):
+        on_event(RunStarted(self.run_dir, 1000, 100, 10, ["a", "b"], "cpu", "fp32"))
+        step = 0
+        while not should_stop():
+            step += 1
+            threading.Event().wait(0.2)  # one slow optimizer step (in the worker thread)
+            on_event(StepLogged(step, 1000, step / 100, 1.0, 1e-4, 10.0, 0.2 * step, 100.0))
+        self.stop_seen_at = time.perf_counter()
+        threading.Event().wait(1.5)  # the final evaluation and saving of a stopped run
+        self.finished_at = time.perf_counter()
+        on_event(RunFinished("stopped", self.run_dir, eval_metrics()))
+
+
+def test_closing_during_a_slow_run_never_blocks_the_window(qtbot, small_csv, tmp_path, errors):
+    fake = SlowStopTrain()
+    window = make_window(qtbot, small_csv, fake, tmp_path)
+    with qtbot.waitSignal(window.runner.sig_step_logged, timeout=10_000):
+        qtbot.mouseClick(window.train_panel.train_button, Qt.MouseButton.LeftButton)
+    ended: list[bool] = []
+    window.runner._thread.finished.connect(lambda: ended.append(True))
+    started = time.perf_counter()
+    assert not window.close()
+    returned = time.perf_counter() - started
+    assert returned < 0.5, f"close() blocked the GUI thread for {returned:.2f} s"
+    assert not window.isVisible()
+    qtbot.waitUntil(lambda: window.closed, timeout=15_000)
+    assert fake.stop_seen_at is not None and fake.stop_seen_at - started < 1.0  # one step
+    assert fake.finished_at is not None and ended == [True]
+    assert not window.runner.is_running()
     assert errors == []
 
 
@@ -142,17 +189,27 @@ def test_first_launch_opens_the_sample_data(qtbot, tmp_path, small_csv, monkeypa
 
 
 def test_the_window_does_not_load_torch(tmp_path):
-    """Fast start: torch is loaded by the workers, not by building the window."""
+    """Fast start: torch is loaded by the workers (describing the model imports the families),
+    never in the GUI thread while the window is built."""
     import subprocess
     import sys
 
     code = (
-        "import os, sys; os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+        "import os, sys, threading; os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+        "where = []\n"
+        "class Hook:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'torch' and not where:\n"
+        "            where.append(threading.current_thread() is threading.main_thread())\n"
+        "sys.meta_path.insert(0, Hook())\n"
         "from PySide6.QtWidgets import QApplication\n"
         "app = QApplication([])\n"
         "from workbench.gui.main_window import MainWindow\n"
+        "from workbench.gui.tasks import wait_for_tasks\n"
         "w = MainWindow(data_path=os.devnull)\n"
-        "print('torch' in sys.modules)\n"
+        "in_gui_thread = where == [True]\n"
+        "wait_for_tasks()\n"
+        "print(in_gui_thread)\n"
     )
     env = {
         **__import__("os").environ,

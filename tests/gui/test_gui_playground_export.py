@@ -63,33 +63,39 @@ def test_playground_load_failure_is_shown(qtbot):
     panel.shutdown()
 
 
+def make_export(qtbot, export_fn) -> ExportPanel:
+    panel = ExportPanel(export_fn=export_fn)
+    qtbot.addWidget(panel)
+    qtbot.waitUntil(lambda: panel.format_combo.count() > 0, timeout=30_000)  # read off-thread
+    return panel
+
+
 def test_export_writes_off_the_gui_thread_and_reports(qtbot, tmp_path):
     calls = []
 
-    def fake_export(run_dir, output):
-        calls.append((run_dir, output))
+    def fake_export(run_dir, output, format):
+        calls.append((run_dir, output, format))
         Path(output).mkdir(parents=True)
         return Path(output)
 
-    panel = ExportPanel(export_fn=fake_export)
-    qtbot.addWidget(panel)
+    panel = make_export(qtbot, fake_export)
     assert not panel.export_button.isEnabled()
     panel.set_run(str(tmp_path / "run-1"))
+    assert panel.export_format() == "hf"
     assert panel.folder_edit.text().endswith("run-1-hf")
     out = tmp_path / "exported"
     panel.folder_edit.setText(str(out))
     with qtbot.waitSignal(panel.sig_exported, timeout=10_000):
         qtbot.mouseClick(panel.export_button, Qt.MouseButton.LeftButton)
-    assert calls == [(str(tmp_path / "run-1"), str(out))]
+    assert calls == [(str(tmp_path / "run-1"), str(out), "hf")]
     assert panel.message.kind == "success" and str(out) in panel.message.text()
 
 
 def test_export_failure_is_shown(qtbot, tmp_path):
-    def failing_export(run_dir, output):
+    def failing_export(run_dir, output, format):
         raise UserError(f"{run_dir} has no model; train first")
 
-    panel = ExportPanel(export_fn=failing_export)
-    qtbot.addWidget(panel)
+    panel = make_export(qtbot, failing_export)
     panel.set_run("/runs/run-2")
     with qtbot.waitSignal(panel.sig_export_failed, timeout=10_000):
         qtbot.mouseClick(panel.export_button, Qt.MouseButton.LeftButton)

@@ -62,6 +62,7 @@ def test_hyperparams_are_remembered_and_reset(qtbot):
 def test_model_panel_describes_the_default(qtbot):
     panel = ModelPanel()
     qtbot.addWidget(panel)
+    qtbot.waitUntil(lambda: bool(panel.description), timeout=30_000)  # read off the GUI thread
     assert panel.config_values() == {"model": "default", "task": "text-classification"}
     assert "MiniLM" in panel.value_labels["name"].text()
     assert panel.value_labels["layers"].text() == "6"
@@ -72,7 +73,8 @@ def test_model_panel_rejects_a_folder_that_is_not_a_model(qtbot, tmp_path, monke
     monkeypatch.setattr(ModelPanel, "choose_folder", staticmethod(lambda *a: str(tmp_path)))
     panel = ModelPanel()
     qtbot.addWidget(panel)
-    qtbot.mouseClick(panel.choose_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(panel.sig_model_failed, timeout=30_000):
+        qtbot.mouseClick(panel.choose_button, Qt.MouseButton.LeftButton)
     assert panel.message.kind == "error"
     assert "config.json" in panel.message.text()
     assert panel.config_values()["model"] == "default"  # the last good choice stays

@@ -1,12 +1,19 @@
-"""The main window: a sidebar of steps (Data → … → Export) over a stack of panels."""
+"""The main window: a sidebar of steps (Data → … → Export) over a stack of panels.
+
+It wires the panels together: the task chosen on the Model page decides the Data page's
+columns, the Hyperparameters' task defaults and the Evaluate view; a file whose shape
+suggests another task switches the Model page's task. Closing during a run stops it and the
+window goes at once; the app ends once the run has saved what it trained (never blocking).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, Slot
+from PySide6.QtCore import QByteArray, QCoreApplication, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -18,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench import engine
 from workbench.engine.events import RunFinished
 from workbench.errors import UserError
 from workbench.gui import settings as ui_settings
@@ -37,8 +45,8 @@ from workbench.resources import sample_data_path
 MESSAGES = {
     "title": "Workbench",
     "pages": {
-        "data": ("Data", "The labelled texts to learn from."),
-        "model": ("Model", "The pretrained model to fine-tune, and the task."),
+        "data": ("Data", "The examples to learn from, and which column is which."),
+        "model": ("Model", "The task to learn, and the pretrained model to start from."),
         "hyperparams": ("Hyperparameters", "How long and how fast to train."),
         "train": ("Train", "Fine-tune the model and watch it learn."),
         "evaluate": ("Evaluate", "How well the model does on data it did not train on."),
@@ -46,7 +54,8 @@ MESSAGES = {
         "export": ("Export", "Save the trained model for use elsewhere."),
     },
     "no_data": "No data",
-    "data_summary": "{name} · {rows:,} rows · {labels} labels",
+    "data_summary": "{name} · {rows:,} rows",
+    "data_counts": " · {count:,} {kind}",
     "idle": "Idle",
     "running": "Training…",
     "finished": "Last run {status}",
@@ -64,6 +73,8 @@ class MainWindow(QMainWindow):
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle(MESSAGES["title"])
+        self._close_when_stopped = False
+        self.closed = False  # closeEvent accepted (after a run it waited for, if any)
         self.runner = TrainingRunner(train_fn, parent=self)
         self.data_panel = DataPanel()
         self.model_panel = ModelPanel()
@@ -141,10 +152,13 @@ class MainWindow(QMainWindow):
         self.data_panel.sig_data_loaded.connect(self._on_data_panel_changed)
         self.data_panel.sig_selection_changed.connect(self._on_data_panel_changed)
         self.model_panel.sig_model_changed.connect(self._on_model_panel_model_changed)
+        self.model_panel.sig_task_changed.connect(self._on_model_panel_task_changed)
+        self.data_panel.sig_task_suggested.connect(self._on_data_panel_task_suggested)
         self.open_action.triggered.connect(self._on_open_action_triggered)
         self.quit_action.triggered.connect(self.close)
         self.about_action.triggered.connect(self._on_about_action_triggered)
         self._on_model_panel_model_changed(self.model_panel.model_name)
+        self._on_model_panel_task_changed(self.model_panel.task())
 
     # ---- public API ---------------------------------------------------------------------
     def show_page(self, key: str) -> None:
@@ -158,7 +172,12 @@ class MainWindow(QMainWindow):
                 **self.model_panel.config_values(),
                 **self.hyperparams_panel.config_values(),
             }
-            config = build_run_config(values, self.data_panel.problem())
+            config = build_run_config(
+                values,
+                self.model_panel.problem(),
+                self.data_panel.problem(),
+                roles_task=self.data_panel.task(),
+            )
         except UserError as exc:
             self.train_panel.show_config_error(str(exc))
             return False
@@ -182,6 +201,9 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_runner_run_finished(self, event: RunFinished) -> None:
+        if self._close_when_stopped:
+            QTimer.singleShot(0, self._on_close_timer_timeout)  # after the other listeners
+            return
         self.run_status.setText(MESSAGES["finished"].format(status=event.status))
         model_ready = event.status in ("completed", "stopped") and event.run_dir
         if model_ready and (Path(event.run_dir) / "model").is_dir():
@@ -195,15 +217,26 @@ class MainWindow(QMainWindow):
         if frame is None:
             self.data_status.setText(MESSAGES["no_data"])
             return
-        self.data_status.setText(
-            MESSAGES["data_summary"].format(
-                name=Path(panel.path).name, rows=len(frame), labels=len(panel.counts())
-            )
-        )
+        text = MESSAGES["data_summary"].format(name=Path(panel.path).name, rows=len(frame))
+        counts, kind = panel.counts(), panel.counts_kind()
+        if counts and kind:
+            text += MESSAGES["data_counts"].format(count=len(counts), kind=kind)
+        self.data_status.setText(text)
 
     @Slot(str)
-    def _on_model_panel_model_changed(self, _name: str) -> None:
-        self.model_status.setText(str(self.model_panel.description.get("name", "")))
+    def _on_model_panel_model_changed(self, name: str) -> None:
+        self.model_status.setText(str(self.model_panel.description.get("name", name)))
+
+    @Slot(str)
+    def _on_model_panel_task_changed(self, task: str) -> None:
+        self.data_panel.set_task(task)
+        self.hyperparams_panel.apply_task_defaults(engine.task_defaults(task))
+        if hasattr(self.evaluate_panel, "set_task"):  # the per-task views are being added
+            self.evaluate_panel.set_task(task)
+
+    @Slot(str)
+    def _on_data_panel_task_suggested(self, task: str) -> None:
+        self.model_panel.set_task(task)
 
     @Slot()
     def _on_open_action_triggered(self) -> None:
@@ -234,13 +267,34 @@ class MainWindow(QMainWindow):
             self.data_panel.open_file(data_path)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        store = ui_settings.settings()
-        store.setValue(ui_settings.KEY_GEOMETRY, self.saveGeometry())
-        store.setValue(ui_settings.KEY_PAGE, self.sidebar.currentRow())
-        self.runner.shutdown()  # stops a run and waits for its thread
+        if not self._close_when_stopped:
+            store = ui_settings.settings()
+            store.setValue(ui_settings.KEY_GEOMETRY, self.saveGeometry())
+            store.setValue(ui_settings.KEY_PAGE, self.sidebar.currentRow())
+        if self.runner.is_running():
+            # The engine stops after the current step, then evaluates and saves the model
+            # trained so far; that can take a while, so never wait for it here (the window
+            # would freeze). Hide now, and close for real when RunFinished arrives.
+            self.runner.stop()
+            self._close_when_stopped = True
+            event.ignore()
+            self.hide()
+            return
+        self.runner.shutdown()  # no run: nothing to wait for
         self.playground_panel.shutdown()
         wait_for_tasks()
+        self.closed = True
         super().closeEvent(event)
+
+    @Slot()
+    def _on_close_timer_timeout(self) -> None:
+        """The run stopped after the window was closed: close it now, and end the app if this
+        hidden window was the last one (closing a hidden window does not end it by itself)."""
+        self.close()
+        app = QApplication.instance()
+        others = [w for w in QApplication.topLevelWidgets() if w is not self and w.isVisible()]
+        if app is not None and app.quitOnLastWindowClosed() and not others:
+            QCoreApplication.quit()
 
 
 def _page(title: str, subtitle: str, panel: QWidget) -> QWidget:

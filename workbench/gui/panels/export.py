@@ -1,4 +1,8 @@
-"""Export: write the last finished run's model as a Hugging Face folder."""
+"""Export: write the last finished run's model in one of the engine's export formats.
+
+The formats are the engine's exporter registry (`engine.export_formats()`), listed off the
+GUI thread (the exporter modules import torch); writing and checking an export runs off it
+too."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -27,9 +32,10 @@ from workbench.gui.widgets.inline_message import InlineMessageWidget
 MESSAGES = {
     "no_run": "Train a model first: export uses the last finished run.",
     "run": "{run_dir}",
-    "hf_hint": "A folder with config.json, model.safetensors and the tokenizer, which "
-    "transformers loads with AutoModelForSequenceClassification.from_pretrained(folder).",
     "no_folder": "Choose the folder to export to.",
+    "export_as": "Export as {title}",
+    "export": "Export",
+    "reading_formats": "Reading the export formats…",
     "exporting": "Exporting…",
     "done": "Exported to {path}",
     "choose_title": "Export to folder",
@@ -47,15 +53,21 @@ class ExportPanel(QWidget):
     choose_folder = staticmethod(_choose_folder)  # tests replace this to answer the dialog
 
     def __init__(
-        self, export_fn: Callable[..., Any] = engine.export_hf, parent: QWidget | None = None
+        self, export_fn: Callable[..., Any] | None = None, parent: QWidget | None = None
     ) -> None:
+        """`export_fn(run_dir, output, format)` writes the export (default: the engine's)."""
         super().__init__(parent)
-        self._export_fn = export_fn
+        self._export_fn = export_fn or engine.export_model
+        self.formats: dict[str, dict[str, str]] = {}
         self.run_dir = ""
         self.exported_path = ""
         self._task: Task | None = None
+        self._shown_format = ""
         self._build()
         self._update_enabled()
+        self._formats_task: Task | None = run_task(engine.export_formats)
+        self._formats_task.sig_succeeded.connect(self._on_formats_task_succeeded)
+        self._formats_task.sig_failed.connect(self._on_formats_task_failed)
 
     def _build(self) -> None:
         self.run_label = QLabel(MESSAGES["no_run"])
@@ -64,44 +76,72 @@ class ExportPanel(QWidget):
         run_box = QGroupBox("Trained model")
         QVBoxLayout(run_box).addWidget(self.run_label)
 
+        self.format_combo = QComboBox()
+        self.format_combo.setMinimumWidth(220)
+        self.format_combo.setPlaceholderText(MESSAGES["reading_formats"])
+        self.format_hint = QLabel()
+        self.format_hint.setWordWrap(True)
+        self.format_hint.setStyleSheet("color: palette(placeholder-text);")
+        format_row = QHBoxLayout()
+        format_row.addWidget(self.format_combo)
+        format_row.addStretch(1)
+
         self.folder_edit = QLineEdit(placeholderText="Output folder")
         self.browse_button = QPushButton("Browse…")
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folder_edit, 1)
         folder_row.addWidget(self.browse_button)
-        self.export_button = QPushButton("Export as Hugging Face folder")
+        self.export_button = QPushButton()
         self.export_button.setProperty("primary", True)  # styled by resources/styles
-        hint = QLabel(MESSAGES["hf_hint"])
-        hint.setWordWrap(True)
-        hint.setStyleSheet("color: palette(placeholder-text);")
         self.message = InlineMessageWidget()
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         button_row = QHBoxLayout()
         button_row.addWidget(self.export_button)
         button_row.addStretch(1)
-        hf_box = QGroupBox("Hugging Face folder")
-        form = QFormLayout(hf_box)
+        export_box = QGroupBox("Export")
+        form = QFormLayout(export_box)
+        form.addRow("Format:", format_row)
+        form.addRow("", self.format_hint)
         form.addRow("Folder:", folder_row)
-        form.addRow("", hint)
         form.addRow("", button_row)
         form.addRow("", self.message)
 
         layout = QVBoxLayout(self)
         layout.addWidget(run_box)
-        layout.addWidget(hf_box)
+        layout.addWidget(export_box)
         layout.addStretch(1)
 
         self.browse_button.clicked.connect(self._on_browse_button_clicked)
         self.export_button.clicked.connect(self._on_export_button_clicked)
         self.folder_edit.textChanged.connect(self._on_folder_edit_changed)
+        self.format_combo.currentIndexChanged.connect(self._on_format_combo_changed)
+        self._show_format()
 
     # ---- public API ---------------------------------------------------------------------
     def set_run(self, run_dir: str) -> None:
         self.run_dir = str(run_dir)
         self.run_label.setText(MESSAGES["run"].format(run_dir=self.run_dir))
         parent = ui_settings.last_folder(ui_settings.KEY_EXPORT_FOLDER)
-        self.folder_edit.setText(str(Path(parent) / f"{Path(self.run_dir).name}-hf"))
+        self.folder_edit.setText(str(Path(parent) / self._default_folder_name()))
         self.message.clear_message()
+        self._update_enabled()
+
+    def export_format(self) -> str:
+        """The chosen format's name ("" until the list has been read)."""
+        return str(self.format_combo.currentData() or "")
+
+    def set_formats(self, formats: list[dict[str, str]]) -> None:
+        """Fill the list (name, title, description per format), keeping the choice if listed."""
+        chosen = self.export_format()
+        self.formats = {info["name"]: info for info in formats}
+        self.format_combo.blockSignals(True)
+        self.format_combo.clear()
+        for index, info in enumerate(self.formats.values()):
+            self.format_combo.addItem(info["title"], info["name"])
+            self.format_combo.setItemData(index, info["description"], Qt.ItemDataRole.ToolTipRole)
+        self.format_combo.setCurrentIndex(max(0, self.format_combo.findData(chosen)))
+        self.format_combo.blockSignals(False)
+        self._on_format_combo_changed()
         self._update_enabled()
 
     def export(self) -> Task | None:
@@ -112,7 +152,7 @@ class ExportPanel(QWidget):
         self.message.show_message(MESSAGES["exporting"], "info")
         self.export_button.setEnabled(False)
         ui_settings.remember_folder(ui_settings.KEY_EXPORT_FOLDER, Path(output).parent)
-        self._task = run_task(self._export_fn, self.run_dir, output)
+        self._task = run_task(self._export_fn, self.run_dir, output, self.export_format())
         self._task.sig_succeeded.connect(self._on_export_task_succeeded)
         self._task.sig_failed.connect(self._on_export_task_failed)
         return self._task
@@ -135,6 +175,24 @@ class ExportPanel(QWidget):
     def _on_folder_edit_changed(self) -> None:
         self._update_enabled()
 
+    @Slot()
+    def _on_format_combo_changed(self) -> None:
+        # The suggested folder follows the format, unless the user typed their own.
+        folder = Path(self.folder_edit.text().strip())
+        if self.run_dir and folder.name == self._default_folder_name(self._shown_format):
+            self.folder_edit.setText(str(folder.parent / self._default_folder_name()))
+        self._show_format()
+
+    @Slot(object)
+    def _on_formats_task_succeeded(self, formats: list[dict[str, str]]) -> None:
+        self._formats_task = None
+        self.set_formats(formats)
+
+    @Slot(str)
+    def _on_formats_task_failed(self, message: str) -> None:
+        self._formats_task = None
+        self.message.show_message(message)
+
     @Slot(object)
     def _on_export_task_succeeded(self, path: object) -> None:
         self.exported_path = str(path)
@@ -148,11 +206,26 @@ class ExportPanel(QWidget):
         self._update_enabled()
         self.sig_export_failed.emit(message)
 
+    def _default_folder_name(self, format_name: str | None = None) -> str:
+        suffix = format_name if format_name is not None else self.export_format()
+        return f"{Path(self.run_dir).name}-{suffix}" if suffix else Path(self.run_dir).name
+
+    def _show_format(self) -> None:
+        self._shown_format = self.export_format()
+        info = self.formats.get(self._shown_format)
+        self.format_hint.setText(str(info["description"]) if info else "")
+        self.format_hint.setVisible(bool(info))
+        self.export_button.setText(
+            MESSAGES["export_as"].format(title=info["title"]) if info else MESSAGES["export"]
+        )
+
     def _update_enabled(self) -> None:
         has_run = bool(self.run_dir)
         for widget in (self.folder_edit, self.browse_button):
             widget.setEnabled(has_run)
-        self.export_button.setEnabled(has_run and bool(self.folder_edit.text().strip()))
+        self.export_button.setEnabled(
+            has_run and bool(self.export_format()) and bool(self.folder_edit.text().strip())
+        )
 
 
 if __name__ == "__main__":

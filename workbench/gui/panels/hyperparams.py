@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
@@ -268,6 +269,26 @@ class HyperparamsPanel(QWidget):
     def reset(self) -> None:
         self.set_values(default_values())
         self._save()
+
+    def apply_task_defaults(self, defaults: dict[str, Any]) -> None:
+        """Show a task's own epochs, learning rate, batch size and max length (from
+        `engine.task_defaults`). A value the user moved off the previous task's default is
+        theirs and stays; the rest follow the task. Not saved: only the user's edits are."""
+        previous = getattr(self, "_task_defaults", None) or default_values()
+        changed: dict[str, Any] = {}
+        for name in ("epochs", "learning_rate", "batch_size", "max_length"):
+            if name not in defaults or previous.get(name) is None:
+                continue
+            editor = self.editors[name]
+            try:
+                shown = float(editor.text()) if isinstance(editor, QLineEdit) else editor.value()
+            except ValueError:
+                continue  # an unparsable entry is the user's; validate() reports it
+            if math.isclose(shown, float(previous[name]), rel_tol=1e-9):
+                changed[name] = defaults[name]
+        self._task_defaults = {**previous, **defaults}
+        if changed:
+            self.set_values(changed)
 
     @Slot(bool)
     def set_run_active(self, active: bool) -> None:

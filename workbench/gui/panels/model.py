@@ -1,12 +1,21 @@
-"""Model: the pretrained model to start from (bundled default or a local folder) and the task."""
+"""Model: the task to learn, and the pretrained model to start from (bundled or a local folder).
+
+The task list is the engine's task registry; the model's facts (family, exact parameter count,
+size on disk, the tasks its family has heads for) are read off the GUI thread, since reading
+them opens the model's files. A model that cannot do the chosen task is said here, before a
+run is asked for, and `problem()` blocks training with that reason.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
-    QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -18,35 +27,46 @@ from PySide6.QtWidgets import (
 
 from workbench import engine
 from workbench.config import DEFAULT_MODEL
-from workbench.errors import UserError
 from workbench.gui import settings as ui_settings
-from workbench.gui.messages import format_count
+from workbench.gui.task_list import tasks_by_name
+from workbench.gui.tasks import Task, run_task
 from workbench.gui.widgets.inline_message import InlineMessageWidget
 
 MESSAGES = {
     "choose_title": "Choose a Hugging Face model folder",
     "folder_hint": "Any local Hugging Face folder with config.json, weights and tokenizer files "
-    "(BERT-family models for now). A finished run folder works too.",
-    "task_hint": {
-        "text-classification": "Adds a classification head on top of the model and fine-tunes "
-        "everything to predict one label per text.",
-    },
-    "chosen": "Using {name}.",
+    "(BERT, RoBERTa and DistilBERT models). A finished run folder works too.",
+    "reading": "Reading {name}…",
+    "cannot_do": "{model} cannot do {task}: its {family} family has no head for it. Choose "
+    "another task or a model that supports it.",
+    "cannot_do_any": "{model} cannot do {task}, nor any other task Workbench knows.",
+    "unknown_task": "Unknown task {name!r}; choose one of: {names}.",
+    "none": "—",
 }
 
-TASKS = (("Text classification", "text-classification"),)
-KEY_MODEL = "model/last"
-
-_FIELDS = (
+# (description key, title); the two columns of the model's facts, then full-width rows.
+_LEFT_FIELDS = (
     ("name", "Name"),
+    ("family", "Family"),
     ("model_type", "Architecture"),
+    ("parameters", "Parameters"),
+    ("size_bytes", "Size on disk"),
+)
+_RIGHT_FIELDS = (
     ("layers", "Layers"),
     ("hidden_size", "Hidden size"),
     ("attention_heads", "Attention heads"),
-    ("parameters", "Parameters"),
     ("max_positions", "Max. tokens"),
-    ("path", "Folder"),
 )
+_WIDE_FIELDS = (("tasks", "Tasks"), ("path", "Folder"))
+
+
+def format_bytes(size: int) -> str:
+    """91.6 MB, 1.3 GB, 850 kB (decimal units, as file managers show them)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size:,} B"
 
 
 def _choose_folder(parent: QWidget, title: str, folder: str) -> str:
@@ -55,26 +75,62 @@ def _choose_folder(parent: QWidget, title: str, folder: str) -> str:
 
 class ModelPanel(QWidget):
     sig_model_changed = Signal(str)  # the model name as RunConfig takes it
+    sig_model_failed = Signal(str)  # message: the folder is not a usable model
+    sig_task_changed = Signal(str)  # the task name as RunConfig takes it
 
     choose_folder = staticmethod(_choose_folder)  # tests replace this to answer the dialog
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model_name = DEFAULT_MODEL
-        self.description: dict = {}
+        self.description: dict[str, Any] = {}
+        self.tasks = tasks_by_name()
+        self._describe_task: Task | None = None
         self._build()
         self.set_model(DEFAULT_MODEL)
 
+    # ---- layout -------------------------------------------------------------------------
     def _build(self) -> None:
+        self.task_combo = QComboBox()
+        self.task_combo.setMinimumWidth(260)
+        self.task_combo.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        for index, info in enumerate(self.tasks.values()):
+            self.task_combo.addItem(info["title"], info["name"])
+            self.task_combo.setItemData(index, info["description"], Qt.ItemDataRole.ToolTipRole)
+        self.task_hint = QLabel()
+        self.task_hint.setWordWrap(True)
+        self.task_hint.setStyleSheet("color: palette(placeholder-text);")
+        self.support_message = InlineMessageWidget()
+        task_row = QHBoxLayout()
+        task_row.addWidget(QLabel("Task:"))
+        task_row.addWidget(self.task_combo)
+        task_row.addStretch(1)
+        task_box = QGroupBox("Task")
+        task_layout = QVBoxLayout(task_box)
+        task_layout.addLayout(task_row)
+        task_layout.addWidget(self.task_hint)
+        task_layout.addWidget(self.support_message)
+
+        # Facts in two title/value column pairs, then the long ones across the whole width.
         self.value_labels: dict[str, QLabel] = {}
-        model_box = QGroupBox("Pretrained model")
-        form = QFormLayout()
-        for key, title in _FIELDS:
-            label = QLabel("—")
-            label.setWordWrap(key == "path")
-            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            self.value_labels[key] = label
-            form.addRow(f"{title}:", label)
+        facts = QGridLayout()
+        facts.setHorizontalSpacing(12)
+        facts.setVerticalSpacing(4)
+        for pair, fields in enumerate((_LEFT_FIELDS, _RIGHT_FIELDS)):
+            for row, (key, title) in enumerate(fields):
+                facts.addWidget(QLabel(f"{title}:"), row, 2 * pair)
+                facts.addWidget(self._value_label(key), row, 2 * pair + 1)
+        for offset, (key, title) in enumerate(_WIDE_FIELDS):
+            row = len(_LEFT_FIELDS) + offset
+            label = self._value_label(key)
+            label.setWordWrap(True)
+            facts.addWidget(QLabel(f"{title}:"), row, 0, Qt.AlignmentFlag.AlignTop)
+            facts.addWidget(label, row, 1, 1, 4)
+        facts.setColumnStretch(1, 1)
+        facts.setColumnStretch(3, 1)
+        facts.setColumnStretch(4, 2)
+        facts.setColumnMinimumWidth(2, 0)
+
         self.default_button = QPushButton("Use default")
         self.choose_button = QPushButton("Choose folder…")
         buttons = QHBoxLayout()
@@ -85,53 +141,79 @@ class ModelPanel(QWidget):
         hint.setWordWrap(True)
         hint.setStyleSheet("color: palette(placeholder-text);")
         self.message = InlineMessageWidget()
+        model_box = QGroupBox("Pretrained model")
         model_layout = QVBoxLayout(model_box)
-        model_layout.addLayout(form)
-        model_layout.addSpacing(8)
+        model_layout.addLayout(facts)
+        model_layout.addSpacing(6)
         model_layout.addLayout(buttons)
         model_layout.addWidget(hint)
         model_layout.addWidget(self.message)
 
-        self.task_combo = QComboBox()
-        self.task_combo.setMinimumWidth(240)
-        self.task_combo.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
-        for title, task in TASKS:
-            self.task_combo.addItem(title, task)
-        self.task_hint = QLabel()
-        self.task_hint.setWordWrap(True)
-        self.task_hint.setStyleSheet("color: palette(placeholder-text);")
-        task_box = QGroupBox("Task")
-        task_layout = QFormLayout(task_box)
-        task_layout.addRow("Task head:", self.task_combo)
-        task_layout.addRow("", self.task_hint)
-
         layout = QVBoxLayout(self)
-        layout.addWidget(model_box)
         layout.addWidget(task_box)
+        layout.addWidget(model_box)
         layout.addStretch(1)
 
         self.default_button.clicked.connect(self._on_default_button_clicked)
         self.choose_button.clicked.connect(self._on_choose_button_clicked)
         self.task_combo.currentIndexChanged.connect(self._on_task_combo_changed)
-        self._on_task_combo_changed()
+        self._show_task()
+
+    def _value_label(self, key: str) -> QLabel:
+        label = QLabel(MESSAGES["none"])
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.value_labels[key] = label
+        return label
 
     # ---- public API ---------------------------------------------------------------------
-    def set_model(self, name: str) -> bool:
-        """Use `name` ("default" or a folder); an unusable folder is reported inline."""
-        try:
-            description = engine.describe_model(name)
-        except UserError as exc:
-            self.message.show_message(str(exc))
-            return False
-        self.model_name = str(name)
-        self.description = description
-        self._show_description(description)
-        self.message.clear_message()
-        self.sig_model_changed.emit(self.model_name)
-        return True
+    def set_model(self, name: str | Path) -> Task:
+        """Use `name` ("default" or a folder), read off the GUI thread: sig_model_changed
+        follows, or sig_model_failed with the reason (the last good model stays)."""
+        name = str(name)
+        self.message.show_message(MESSAGES["reading"].format(name=Path(name).name or name), "info")
+        self._describe_task = run_task(engine.describe_model, name)
+        self._describe_task.setProperty("model", name)
+        self._describe_task.sig_succeeded.connect(self._on_describe_task_succeeded)
+        self._describe_task.sig_failed.connect(self._on_describe_task_failed)
+        return self._describe_task
+
+    def is_describing(self) -> bool:
+        return self._describe_task is not None
 
     def task(self) -> str:
         return str(self.task_combo.currentData())
+
+    def task_info(self) -> dict[str, Any]:
+        return dict(self.tasks.get(self.task(), {}))
+
+    def task_title(self, name: str | None = None) -> str:
+        info = self.tasks.get(name or self.task(), {})
+        return str(info.get("title", name or self.task()))
+
+    def set_task(self, name: str) -> bool:
+        """Choose a task by name (sig_task_changed follows when it changes); an unknown name
+        is reported inline and the choice stays."""
+        index = self.task_combo.findData(name)
+        if index < 0:
+            self.support_message.show_message(
+                MESSAGES["unknown_task"].format(name=name, names=", ".join(self.tasks))
+            )
+            return False
+        self.task_combo.setCurrentIndex(index)
+        return True
+
+    def problem(self) -> str | None:
+        """Why the chosen model cannot do the chosen task, or None (also while it is read:
+        then the engine checks when the run starts)."""
+        supported = self.description.get("tasks")
+        if not self.description or supported is None or self.task() in supported:
+            return None
+        model = str(self.description.get("name", self.model_name))
+        family = str(self.description.get("family", "model"))
+        task = self.task_title()
+        if not supported:
+            return MESSAGES["cannot_do_any"].format(model=model, task=task)
+        return MESSAGES["cannot_do"].format(model=model, task=task, family=family)
 
     def config_values(self) -> dict[str, object]:
         return {"model": self.model_name, "task": self.task()}
@@ -151,16 +233,55 @@ class ModelPanel(QWidget):
 
     @Slot()
     def _on_task_combo_changed(self) -> None:
-        self.task_hint.setText(MESSAGES["task_hint"].get(self.task(), ""))
+        self._show_task()
+        self.sig_task_changed.emit(self.task())
 
-    def _show_description(self, description: dict) -> None:
+    @Slot(object)
+    def _on_describe_task_succeeded(self, description: dict[str, Any]) -> None:
+        if self.sender() is not self._describe_task:
+            return  # another model was chosen meanwhile
+        self._describe_task = None
+        self.model_name = str(self.sender().property("model"))
+        self.description = dict(description)
+        self._show_description(self.description)
+        self.message.clear_message()
+        self._show_support()
+        self.sig_model_changed.emit(self.model_name)
+
+    @Slot(str)
+    def _on_describe_task_failed(self, message: str) -> None:
+        if self.sender() is not self._describe_task:
+            return
+        self._describe_task = None
+        self.message.show_message(message)
+        self.sig_model_failed.emit(message)
+
+    # ---- display helpers ----------------------------------------------------------------
+    def _show_task(self) -> None:
+        self.task_hint.setText(str(self.task_info().get("description", "")))
+        self._show_support()
+
+    def _show_support(self) -> None:
+        problem = self.problem()
+        if problem:
+            self.support_message.show_message(problem)
+        else:
+            self.support_message.clear_message()
+
+    def _show_description(self, description: dict[str, Any]) -> None:
         for key, label in self.value_labels.items():
             value = description.get(key)
             if key == "parameters" and value:
-                text = f"≈ {format_count(int(value))}"
+                text = f"{int(value):,}"
+            elif key == "size_bytes" and value:
+                text = format_bytes(int(value))
+            elif key == "tasks":
+                text = ", ".join(self.task_title(name) for name in value or []) or "none"
             else:
-                text = "—" if value in (None, "", 0) else str(value)
+                text = MESSAGES["none"] if value in (None, "", 0) else str(value)
             label.setText(text)
+        if not description.get("parameters"):
+            self.value_labels["parameters"].setToolTip("Unknown for .bin checkpoints")
 
 
 if __name__ == "__main__":
