@@ -2,12 +2,15 @@
 
 Loading torch and a model takes a second or more, and a tokenizer must not be shared
 across threads, so one `PredictorWorker` holds the predictor in its own QThread and the
-GUI talks to it with queued signals.
+GUI talks to it with queued signals. `sig_loaded` carries a `PredictorInfo` (the task, its
+labels and the inputs a prediction takes), so the Playground can offer the right boxes;
+`predict` takes a dict of inputs ({"text": [...], "text_pair": [...]}).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -21,10 +24,56 @@ LoadFn = Callable[[str], Any]
 # deleted without shutdown() never destroys a running QThread; shutdown_all() ends them.
 _LIVE: dict[QThread, PredictorWorker] = {}
 
+DEFAULT_TASK = "text-classification"
+INPUT_KEYWORDS = {"text_pair": "text_pairs", "context": "contexts"}  # Predictor.predict's names
+
+
+@dataclass(frozen=True)
+class PredictorInfo:
+    """What the Playground needs to know about a loaded model, read on the predictor thread."""
+
+    source: str
+    task: str = DEFAULT_TASK
+    labels: list[str] = field(default_factory=list)
+    inputs: tuple[str, ...] = ("text",)
+    mask_token: str | None = None
+    threshold: float | None = None
+
+
+def describe_predictor(source: str, predictor: Any) -> PredictorInfo:
+    """The facts of a predictor, with defaults where an older (or fake) one lacks them."""
+    inputs = tuple(str(name) for name in (getattr(predictor, "inputs", None) or ("text",)))
+    mask_token = None
+    tokenizer = getattr(predictor, "tokenizer", None)
+    try:
+        if tokenizer is not None and tokenizer.mask_id is not None:
+            mask_token = tokenizer.id_to_token(tokenizer.mask_id)
+    except Exception:  # a tokenizer without a mask: no hint to give
+        mask_token = None
+    threshold = getattr(predictor, "threshold", None)
+    if threshold is None:
+        meta = getattr(getattr(predictor, "trained", None), "meta", None)
+        threshold = meta.get("threshold") if isinstance(meta, Mapping) else None
+    return PredictorInfo(
+        source=str(source),
+        task=str(getattr(predictor, "task", None) or DEFAULT_TASK),
+        labels=[str(label) for label in (getattr(predictor, "labels", None) or [])],
+        inputs=inputs or ("text",),
+        mask_token=str(mask_token) if mask_token else None,
+        threshold=float(threshold) if isinstance(threshold, (int, float)) else None,
+    )
+
+
+def as_inputs(inputs: Mapping[str, Sequence[str]] | Sequence[str]) -> dict[str, list[str]]:
+    """{"text": [...], ...}; a plain list of texts is the "text" input."""
+    if isinstance(inputs, Mapping):
+        return {str(k): [str(t) for t in v] for k, v in inputs.items()}
+    return {"text": [str(t) for t in inputs]}
+
 
 class PredictorWorker(QObject):
-    sig_loaded = Signal(str, list)  # source, labels
-    sig_predicted = Signal(int, list)  # request id, [{"label", "scores"}] per text
+    sig_loaded = Signal(object)  # PredictorInfo
+    sig_predicted = Signal(int, list)  # request id, one result dict (the task's shape) per text
     sig_failed = Signal(str)
 
     def __init__(self, load_fn: LoadFn = engine.load_predictor) -> None:
@@ -40,14 +89,24 @@ class PredictorWorker(QObject):
         except BaseException as exc:
             self.sig_failed.emit(describe_error(exc))
         else:
-            self.sig_loaded.emit(source, list(self._predictor.labels))
+            try:
+                info = describe_predictor(source, self._predictor)
+            except BaseException as exc:
+                self._predictor = None
+                self.sig_failed.emit(describe_error(exc))
+            else:
+                self.sig_loaded.emit(info)
 
-    @Slot(int, list)
-    def predict(self, request_id: int, texts: list) -> None:
+    @Slot(int, object)
+    def predict(self, request_id: int, inputs: object) -> None:
         if self._predictor is None:
             return  # a failed load was already reported
         try:
-            results = self._predictor.predict([str(t) for t in texts])
+            given = as_inputs(inputs)  # type: ignore[arg-type]
+            texts = given.pop("text", [])
+            # Only the inputs given are passed, so a predictor that reads texts alone works.
+            extra = {INPUT_KEYWORDS.get(k, k): v for k, v in given.items()}
+            results = self._predictor.predict(texts, **extra)
         except BaseException as exc:
             self.sig_failed.emit(describe_error(exc))
         else:
@@ -55,13 +114,13 @@ class PredictorWorker(QObject):
 
 
 class PredictorService(QObject):
-    """GUI-side handle: `load(source)`, `predict(texts) -> request id`, `shutdown()`."""
+    """GUI-side handle: `load(source)`, `predict(inputs) -> request id`, `shutdown()`."""
 
-    sig_loaded = Signal(str, list)
+    sig_loaded = Signal(object)  # PredictorInfo
     sig_predicted = Signal(int, list)
     sig_failed = Signal(str)
     sig_load_requested = Signal(str)
-    sig_predict_requested = Signal(int, list)
+    sig_predict_requested = Signal(int, object)
 
     def __init__(self, load_fn: LoadFn | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -90,10 +149,12 @@ class PredictorService(QObject):
         self._ensure_thread()
         self.sig_load_requested.emit(str(source))
 
-    def predict(self, texts: list[str]) -> int:
+    def predict(self, inputs: Mapping[str, Sequence[str]] | Sequence[str]) -> int:
+        """Ask for predictions of {"text": [...], "text_pair"/"context": [...]}; the results
+        come with `sig_predicted(request id, results)`."""
         self._ensure_thread()
         self._next_id += 1
-        self.sig_predict_requested.emit(self._next_id, list(texts))
+        self.sig_predict_requested.emit(self._next_id, as_inputs(inputs))
         return self._next_id
 
     def shutdown(self) -> None:

@@ -1,4 +1,11 @@
-"""Playground: type a text, see what the last trained model predicts, with probabilities."""
+"""Playground: type a text (and a second text, or a context), see what the last trained model
+predicts, drawn the task's way (label and bars, entities in the text, the answer in its
+context, the words for each [MASK] …).
+
+Which boxes are shown comes from the loaded predictor (`PredictorInfo.inputs`), how the
+result is drawn from its task (`task_views.view_for(task).OUTPUT_VIEW`). Predictions run on
+the predictor's own thread; the slots here only read the boxes and draw results.
+"""
 
 from __future__ import annotations
 
@@ -8,49 +15,68 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
-from workbench.gui.predictor_service import LoadFn, PredictorService
+from workbench.gui import task_views
+from workbench.gui.predictor_service import DEFAULT_TASK, LoadFn, PredictorInfo, PredictorService
+from workbench.gui.task_views.base import OutputView
 from workbench.gui.widgets.inline_message import InlineMessageWidget
-from workbench.gui.widgets.probability_bars import ProbabilityBarsWidget
 
 MESSAGES = {
     "no_model": "Train a model first: the playground uses the last finished run.",
     "loading": "Loading the model of {name}…",
-    "ready": "Model: {name} ({labels} labels). Type a text and press Predict (Ctrl+Enter).",
+    "ready": "Model: {name} · {task}{labels}. Type and press Predict (Ctrl+Enter).",
+    "labels": " · {count} labels",
     "predicting": "Predicting…",
-    "empty_text": "Type a text to classify.",
-    "placeholder": "Type or paste a text here, e.g. “The battery lasts all day and the screen is great.”",
+    "empty_input": "Type the {title} first.",
+    "result": "Prediction",
+    "input": "Input",
+    "mask": "[MASK]",
 }
+
+ALONE_HEIGHT = 120  # the box of a model that reads one text
+EDIT_HEIGHT = {"context": 150}  # with several boxes: the context is the long one
+DEFAULT_HEIGHT = 70
 
 
 class PlaygroundPanel(QWidget):
-    sig_prediction_shown = Signal(dict)  # {"label": str, "scores": {label: prob}}
+    sig_prediction_shown = Signal(dict)  # the prediction as drawn (the task's result dict)
 
     def __init__(self, load_fn: LoadFn | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.service = PredictorService(load_fn, parent=self)
         self.model_source = ""
         self.last_result: dict[str, Any] = {}
+        self.info: PredictorInfo | None = None
+        self.task = DEFAULT_TASK
+        self.inputs: tuple[str, ...] = ("text",)
         self._ready = False
         self._pending_id = 0
+        self._pending_inputs: dict[str, str] = {}
+        self.input_edits: dict[str, QPlainTextEdit] = {}
+        self.input_titles: dict[str, QLabel] = {}
+        self.output_views: dict[str, OutputView] = {}
         self._build()
+        self._show_inputs(self.task, self.inputs)
         self._update_enabled()
 
     def _build(self) -> None:
         self.status_label = QLabel(MESSAGES["no_model"])
         self.status_label.setWordWrap(True)
-        self.text_edit = QPlainTextEdit()
-        self.text_edit.setPlaceholderText(MESSAGES["placeholder"])
-        self.text_edit.setMinimumHeight(110)
-        self.text_edit.setMaximumHeight(200)
+        self.inputs_layout = QVBoxLayout()
+        self.hint_label = QLabel()
+        self.hint_label.setWordWrap(True)
+        self.hint_label.setStyleSheet("color: palette(placeholder-text);")
+        self.hint_label.setVisible(False)
         self.predict_button = QPushButton("Predict")
         self.predict_button.setProperty("primary", True)  # styled by resources/styles
         self.predict_button.setToolTip("Ctrl+Enter")
@@ -59,35 +85,108 @@ class PlaygroundPanel(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.message, 1)
         buttons.addStretch(0)
-        buttons.addWidget(self.predict_button)
-        input_box = QGroupBox("Text")
-        input_layout = QVBoxLayout(input_box)
-        input_layout.addWidget(self.text_edit)
+        buttons.addWidget(self.predict_button, 0, Qt.AlignmentFlag.AlignTop)
+        self.input_box = QGroupBox("Input")
+        input_layout = QVBoxLayout(self.input_box)
+        input_layout.addLayout(self.inputs_layout)
+        input_layout.addWidget(self.hint_label)
         input_layout.addLayout(buttons)
 
-        self.label_value = QLabel("—")
-        self.label_value.setStyleSheet("font-size: 24px; font-weight: 600;")
-        self.label_value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.bars = ProbabilityBarsWidget()
-        result_box = QGroupBox("Prediction")
-        result_layout = QVBoxLayout(result_box)
-        result_layout.addWidget(self.label_value)
-        result_layout.addWidget(self.bars)
+        self.result_box = QGroupBox(MESSAGES["result"])
+        # Only the current task's view is visible, so the box is as tall as that view.
+        self.outputs_layout = QVBoxLayout(self.result_box)
+
+        content = QWidget()
+        content_layout = QVBoxLayout(content)
+        content_layout.setContentsMargins(0, 0, 4, 0)
+        content_layout.addWidget(self.input_box)
+        content_layout.addWidget(self.result_box)
+        content_layout.addStretch(1)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setWidget(content)
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.status_label)
-        layout.addWidget(input_box)
-        layout.addWidget(result_box)
-        layout.addStretch(1)
+        layout.addWidget(self.scroll, 1)
 
         self.predict_button.clicked.connect(self._on_predict_button_clicked)
-        for keys in ("Ctrl+Return", "Ctrl+Enter"):
-            shortcut = QShortcut(QKeySequence(keys), self.text_edit)
-            shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
-            shortcut.activated.connect(self._on_predict_button_clicked)
         self.service.sig_loaded.connect(self._on_service_loaded)
         self.service.sig_predicted.connect(self._on_service_predicted)
         self.service.sig_failed.connect(self._on_service_failed)
+
+    # ---- inputs and outputs -------------------------------------------------------------
+    def _edit(self, name: str) -> QPlainTextEdit:
+        """The box of one input, made the first time it is needed."""
+        if name not in self.input_edits:
+            edit = QPlainTextEdit()
+            edit.setObjectName(f"input-{name}")
+            title = QLabel()
+            title.setStyleSheet("font-weight: 600;")
+            for keys in ("Ctrl+Return", "Ctrl+Enter"):
+                shortcut = QShortcut(QKeySequence(keys), edit)
+                shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
+                shortcut.activated.connect(self._on_predict_button_clicked)
+            self.inputs_layout.addWidget(title)
+            self.inputs_layout.addWidget(edit)
+            self.input_edits[name] = edit
+            self.input_titles[name] = title
+        return self.input_edits[name]
+
+    def _show_inputs(self, task: str, inputs: tuple[str, ...]) -> None:
+        titles = task_views.input_titles(task)
+        for name in inputs:
+            edit = self._edit(name)
+            title, placeholder = titles.get(name, (name.replace("_", " ").capitalize(), ""))
+            edit.setPlaceholderText(placeholder)
+            self.input_titles[name].setText(title)
+        for name, edit in self.input_edits.items():
+            shown = name in inputs
+            edit.setVisible(shown)
+            edit.setFixedHeight(
+                ALONE_HEIGHT if len(inputs) == 1 else EDIT_HEIGHT.get(name, DEFAULT_HEIGHT)
+            )
+            # one box needs no title of its own: the group box carries it
+            self.input_titles[name].setVisible(shown and len(inputs) > 1)
+        alone = titles.get(inputs[0], ("", ""))[0] if len(inputs) == 1 else ""
+        self.input_box.setTitle(alone or MESSAGES["input"])
+        mask = (self.info.mask_token if self.info else None) or MESSAGES["mask"]
+        hint = task_views.view_for(task).HINT.format(mask=mask)
+        self.hint_label.setText(hint)
+        self.hint_label.setVisible(bool(hint))
+
+    def _output_view(self, task: str) -> OutputView:
+        if task not in self.output_views:
+            view = task_views.view_for(task).OUTPUT_VIEW()
+            view.setVisible(False)
+            self.output_views[task] = view
+            self.outputs_layout.addWidget(view)
+        return self.output_views[task]
+
+    @property
+    def output_view(self) -> OutputView:
+        return self._output_view(self.task)
+
+    @property
+    def text_edit(self) -> QPlainTextEdit:
+        return self._edit("text")
+
+    @property
+    def pair_edit(self) -> QPlainTextEdit:
+        return self._edit("text_pair")
+
+    @property
+    def context_edit(self) -> QPlainTextEdit:
+        return self._edit("context")
+
+    @property
+    def label_value(self) -> QLabel:
+        return self.output_view.label_value  # type: ignore[attr-defined]  # classification
+
+    @property
+    def bars(self):
+        return self.output_view.bars  # type: ignore[attr-defined]  # classification, multi-label
 
     # ---- public API ---------------------------------------------------------------------
     def set_model(self, source: str) -> None:
@@ -95,20 +194,29 @@ class PlaygroundPanel(QWidget):
         self.model_source = str(source)
         self._ready = False
         self._update_enabled()
+        self.message.clear_message()
         self.status_label.setText(MESSAGES["loading"].format(name=Path(source).name))
         self.service.load(self.model_source)
 
     def is_ready(self) -> bool:
         return self._ready
 
+    def shown_inputs(self) -> tuple[str, ...]:
+        return tuple(name for name in self.inputs if not self.input_edits[name].isHidden())
+
     def predict(self) -> None:
-        text = self.text_edit.toPlainText().strip()
-        if not text:
-            self.message.show_message(MESSAGES["empty_text"], "info")
-            return
+        titles = task_views.input_titles(self.task)
+        values = {name: self._edit(name).toPlainText().strip() for name in self.inputs}
+        for name in self.inputs:
+            if not values[name]:
+                title = titles.get(name, (name, ""))[0].lower()
+                self.message.show_message(MESSAGES["empty_input"].format(title=title), "info")
+                self._edit(name).setFocus()
+                return
         self.message.show_message(MESSAGES["predicting"], "info")
         self.predict_button.setEnabled(False)
-        self._pending_id = self.service.predict([text])
+        self._pending_inputs = values
+        self._pending_id = self.service.predict({k: [v] for k, v in values.items()})
 
     def shutdown(self) -> None:
         self.service.shutdown()
@@ -123,26 +231,42 @@ class PlaygroundPanel(QWidget):
         if self._ready:
             self.predict()
 
-    @Slot(str, list)
-    def _on_service_loaded(self, source: str, labels: list) -> None:
-        if source != self.model_source:
+    @Slot(object)
+    def _on_service_loaded(self, info: PredictorInfo) -> None:
+        if info.source != self.model_source:
             return
+        self.info = info
+        self.task = info.task
+        self.inputs = tuple(info.inputs) or ("text",)
+        self._show_inputs(self.task, self.inputs)
+        view = self._output_view(self.task)
+        view.set_info(info)
+        view.clear()
+        for other in self.output_views.values():
+            other.setVisible(other is view)
+        self.last_result = {}
         self._ready = True
+        title = task_views.view_for(self.task).TITLE
+        if task_views.view_for(self.task) is task_views.GENERIC:
+            title = self.task
+        labels = MESSAGES["labels"].format(count=len(info.labels)) if info.labels else ""
         self.status_label.setText(
-            MESSAGES["ready"].format(name=Path(source).name, labels=len(labels))
+            MESSAGES["ready"].format(name=Path(info.source).name, task=title, labels=labels)
         )
         self._update_enabled()
 
     @Slot(int, list)
     def _on_service_predicted(self, request_id: int, results: list) -> None:
-        if request_id != self._pending_id or not results:
+        if request_id != self._pending_id:
             return
-        self.predict_button.setEnabled(True)
+        self.predict_button.setEnabled(self._ready)
         self.message.clear_message()
-        result = results[0]
-        self.last_result = {"label": result["label"], "scores": dict(result["scores"])}
-        self.label_value.setText(str(result["label"]))
-        self.bars.set_scores(result["scores"])
+        if not results:
+            return
+        result = results[0] if isinstance(results[0], dict) else {"value": results[0]}
+        self.last_result = dict(result)
+        self.output_view.show_result(result, self._pending_inputs)
+        self.scroll.ensureWidgetVisible(self.result_box, 0, 0)
         self.sig_prediction_shown.emit(self.last_result)
 
     @Slot(str)
@@ -151,7 +275,8 @@ class PlaygroundPanel(QWidget):
         self._update_enabled()
 
     def _update_enabled(self) -> None:
-        self.text_edit.setEnabled(self._ready)
+        for edit in self.input_edits.values():
+            edit.setEnabled(self._ready)
         self.predict_button.setEnabled(self._ready)
 
 
