@@ -69,7 +69,7 @@ def export_formats() -> list[dict[str, str]]:
     return [{"name": e.name, "title": e.title, "description": e.description} for e in all_exporters()]
 
 
-def tasks() -> list[dict[str, Any]]:
+def list_tasks() -> list[dict[str, Any]]:
     """Every task: name, title, description, roles, metrics (CLI help, GUI lists)."""
     from workbench.engine.tasks import all_tasks
 

@@ -1,0 +1,26 @@
+"""The engine's public API lists what its registries hold."""
+
+from __future__ import annotations
+
+import workbench.engine.tasks  # noqa: F401  (the subpackage must not shadow an API function)
+from workbench import engine
+from workbench.engine.export import FORMAT_NAMES
+from workbench.engine.tasks import TASK_NAMES
+
+
+def test_the_task_list_comes_from_the_registry():
+    listed = engine.list_tasks()
+    assert [t["name"] for t in listed] == list(TASK_NAMES)
+    text = next(t for t in listed if t["name"] == "text-classification")
+    assert text["primary_metric"] == "accuracy"
+    assert ("label_column", "--label-column", "Label", True) in [tuple(r) for r in text["roles"]]
+
+
+def test_the_export_formats_come_from_the_registry():
+    assert [f["name"] for f in engine.export_formats()] == list(FORMAT_NAMES)
+
+
+def test_task_defaults_put_the_tasks_choices_over_the_general_ones():
+    from workbench.config import GENERAL_DEFAULTS
+
+    assert engine.task_defaults("text-classification") == GENERAL_DEFAULTS
