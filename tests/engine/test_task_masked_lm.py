@@ -397,3 +397,21 @@ def test_training_lowers_perplexity_and_the_export_loads_in_transformers(tmp_pat
 
     [prediction] = predictor.predict(["Paris is the [MASK] of France."])
     assert len(prediction["masks"][0]["fills"]) == 5
+
+
+def test_runs_repeat_with_the_same_seed(tmp_path):
+    model = _tiny_bpe_roberta(tmp_path / "roberta")
+    data = _write_text(tmp_path / "docs.txt", DOCUMENTS * 4)
+
+    def run(name: str, seed: int) -> dict:
+        config = RunConfig(
+            task="masked-lm", data=str(data), model=str(model), output=str(tmp_path / name),
+            epochs=2, batch_size=4, max_length=32, learning_rate=1e-3, precision="fp32", seed=seed,
+        )  # fmt: skip
+        result = train(config)
+        assert result.status == "completed", result.error
+        return result.metrics
+
+    first, second, other = run("a", 1), run("b", 1), run("c", 2)
+    assert first["loss"] == second["loss"] and first["loss_before"] == second["loss_before"]
+    assert other["loss"] != first["loss"]

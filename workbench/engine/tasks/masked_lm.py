@@ -148,8 +148,7 @@ class MaskedLM(Task):
 
     def examples(self, frame, columns, meta, name, config):
         column = columns["text_column"]
-        values = frame[column]
-        texts = [str(v).strip() for v in values if isinstance(v, str) or not pd.isna(v)]
+        texts = [_as_text(v) for v in frame[column]]
         texts = [t for t in texts if t]  # empty lines and cells are dropped
         if not texts:
             raise UserError(
@@ -323,6 +322,15 @@ class MaskedLM(Task):
 
 
 # ---- features -------------------------------------------------------------------------------
+def _as_text(value: Any) -> str:
+    """A cell as text: missing cells are empty, token lists (CoNLL) are joined with spaces."""
+    if isinstance(value, list | tuple | np.ndarray):
+        return " ".join(str(v) for v in value).strip()
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return ""
+    return str(value).strip()
+
+
 def make_masking(tokenizer: TextTokenizer, probability: float, whole_word: bool) -> Masking:
     import torch
 

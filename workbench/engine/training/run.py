@@ -345,7 +345,9 @@ def _run(
             primary_metric=task.primary_metric,
         )
     )
-    before = _evaluate_before_training(prepared, built, runtime, reporter) if task.evaluate_before_training else {}
+    before = {}
+    if task.evaluate_before_training:
+        before = _evaluate_before_training(prepared, built, runtime, reporter, should_stop)
     state = fit(plan, built.state, runtime, reporter.emit, should_stop)
     stopped = state.status == "stopped"
     if stopped:
@@ -387,12 +389,18 @@ def _run(
     return RunResult(run_dir, status, results)
 
 
-def _evaluate_before_training(prepared: Prepared, built: Built, runtime: Runtime, reporter: Reporter) -> dict[str, Any]:
+def _evaluate_before_training(
+    prepared: Prepared, built: Built, runtime: Runtime, reporter: Reporter, should_stop: Callable[[], bool]
+) -> dict[str, Any]:
     """The metrics at step 0, on the whole evaluation set (as the final ones), reported as an
     evaluation at step 0. Evaluation draws on no global RNG, so training is unchanged by it."""
-    task, precision = prepared.task, runtime.precision
-    outputs = run_model(built.plan.model, task, built.eval_features, built.tokenizer.pad_id, precision)
-    metrics = task.metrics(outputs or [], built.eval_features, built.eval_rows, prepared.data.meta)
+    task, features = prepared.task, built.eval_features
+    outputs = run_model(
+        built.plan.model, task, features, built.tokenizer.pad_id, runtime.precision, should_stop=should_stop
+    )
+    if outputs is None:  # stopped: fit stops at once too
+        return {}
+    metrics = task.metrics(outputs, features, built.eval_rows, prepared.data.meta)
     metrics["evaluated_on"] = "all"
     reporter.emit(EvalFinished(0, 0.0, metrics))
     return metrics
