@@ -34,7 +34,7 @@ class Predictor:
     @property
     def inputs(self) -> tuple[str, ...]:
         """What each prediction takes: "text", and "text_pair" or "context" for some tasks."""
-        return self.trained.task.prediction_inputs
+        return self.trained.task.inputs_for(self.trained.meta)
 
     @property
     def tokenizer(self):

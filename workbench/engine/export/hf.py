@@ -52,9 +52,10 @@ class HuggingFaceExporter(Exporter):
 def _probe(trained: TrainedModel) -> list[np.ndarray]:
     task = trained.task
     inputs = {"text": list(task.probe_texts or PROBE_TEXTS)}
-    if "text_pair" in task.prediction_inputs:
+    needs = task.inputs_for(trained.meta)
+    if "text_pair" in needs:
         inputs["text_pair"] = list(reversed(PROBE_TEXTS))
-    if "context" in task.prediction_inputs:
+    if "context" in needs:
         inputs["context"] = [" ".join(PROBE_TEXTS)] * len(PROBE_TEXTS)
     rows: Rows = task.rows_from_inputs(inputs)
     features = task.encode(rows, trained.tokenizer, inference_config(trained), trained.meta)

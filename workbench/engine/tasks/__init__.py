@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 TASK_MODULES = {
     "text-classification": "workbench.engine.tasks.text_classification",
     "masked-lm": "workbench.engine.tasks.masked_lm",
+    "pair-classification": "workbench.engine.tasks.pair_classification",
+    "regression": "workbench.engine.tasks.regression",
+    "multi-label-classification": "workbench.engine.tasks.multi_label",
     "token-classification": "workbench.engine.tasks.token_classification",
     "question-answering": "workbench.engine.tasks.question_answering",
 }

@@ -214,6 +214,10 @@ class Task:
         task keeps in its meta asks for another (masked LM with next-sentence prediction)."""
         return self.head_kind
 
+    def init_head(self, model: torch.nn.Module, meta: dict[str, Any]) -> None:
+        """Adjust a freshly initialised head before training (no RNG draws), e.g. start a
+        regression head's bias at the training mean; the default leaves it as built."""
+
     def num_outputs(self, meta: dict[str, Any]) -> int:
         return len(meta["labels"])
 
@@ -263,6 +267,11 @@ class Task:
 
     def predict(self, outputs: list[np.ndarray], features: Features, rows: Rows, meta: dict[str, Any]) -> list[dict[str, Any]]:
         raise NotImplementedError
+
+    def inputs_for(self, meta: dict[str, Any]) -> tuple[str, ...]:
+        """What `predict` takes for a model trained with this meta: `prediction_inputs`,
+        unless the meta says otherwise (a regression model trained on pairs needs both)."""
+        return self.prediction_inputs
 
     def rows_from_inputs(self, inputs: dict[str, list[str]]) -> Rows:
         """Rows to predict on from what the user typed (`--text`, `--text-pair`, `--context`)."""

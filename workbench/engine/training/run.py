@@ -244,6 +244,9 @@ def build(
         keep_head=keep_head,
         dropout=config.dropout,
     )
+    head_prefixes = prepared.family.head(task.head_for(meta)).new_prefixes
+    if any(k.startswith(head_prefixes) for k in loaded.fresh):
+        task.init_head(loaded.model, meta)
     model = loaded.model.to(runtime.device)
     model.train()
 
