@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 import task_view_fakes as fakes
@@ -567,3 +568,98 @@ def test_loading_another_tasks_model_swaps_inputs_and_output(qtbot):
     assert panel.shown_inputs() == ("text",) and panel.task == "text-classification"
     assert not panel.output_views["question-answering"].isVisibleTo(panel)
     panel.shutdown()
+
+
+# ---- a small window, with every task's results -------------------------------------------
+def test_every_tasks_pages_fit_a_small_window(qtbot, small_csv):
+    from gui_fakes import FakeTrain
+    from test_gui_small_window import SMALL, cut_labels, small_plots
+
+    from workbench.gui.main_window import MainWindow
+
+    def load(source):  # "/runs/<task>" loads a fake predictor of that task
+        return fakes.FakeTaskPredictor(source.rsplit("/", 1)[-1])
+
+    window = MainWindow(data_path=small_csv, train_fn=FakeTrain(steps=2), load_predictor_fn=load)
+    qtbot.addWidget(window)
+    window.show()
+    window.resize(*SMALL)
+    qtbot.waitUntil(lambda: (window.width(), window.height()) == SMALL)
+    inputs = {
+        "text": "Angela Merkel visited Paris, the [MASK] of France.",
+        "text_pair": "Someone travelled.",
+        "context": fakes.QA_CONTEXT,
+    }
+    problems = []
+    for task, metrics in fakes.METRICS.items():
+        window.show_page("evaluate")
+        window.evaluate_panel.set_task(task)
+        window.evaluate_panel.show_metrics(metrics(), "Final evaluation of the completed run.")
+        qtbot.wait(50)
+        page = window.stack.currentWidget()
+        problems += [f"{task} evaluate: {p}" for p in cut_labels(page) + small_plots(page)]
+        window.show_page("playground")
+        playground = window.playground_panel
+        with qtbot.waitSignal(playground.service.sig_loaded, timeout=10_000):
+            playground.set_model(f"/runs/{task}")
+        for name in playground.inputs:
+            playground._edit(name).setPlainText(inputs[name])
+        with qtbot.waitSignal(playground.sig_prediction_shown, timeout=10_000):
+            qtbot.mouseClick(playground.predict_button, LEFT)
+        qtbot.wait(50)
+        page = window.stack.currentWidget()
+        problems += [f"{task} playground: {p}" for p in cut_labels(page) + small_plots(page)]
+    assert problems == []
+    window.close()
+
+
+# ---- a real run ---------------------------------------------------------------------------
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+@pytest.mark.slow
+def test_a_real_token_classification_run_fills_both_views(qtbot, tmp_path):
+    conll = DATA / "conll2003" / "train.txt"
+    if not conll.exists():
+        pytest.skip("CoNLL-2003 is not in shared/data")
+    from workbench import engine
+    from workbench.config import RunConfig
+
+    sentences = conll.read_text(encoding="utf-8").split("\n\n")[:80]
+    data = tmp_path / "ner.txt"
+    data.write_text("\n\n".join(sentences) + "\n", encoding="utf-8")
+    config = RunConfig(
+        data=str(data), task="token-classification", epochs=1, batch_size=16, max_length=48
+    )
+    events = []
+    result = engine.train(config, on_event=events.append)
+    assert result.status == "completed"
+    runner = FakeRunner()
+    panel = make_evaluate(qtbot)
+    panel.connect_runner(runner)
+    runner.sig_run_started.emit(next(e for e in events if isinstance(e, RunStarted)))
+    runner.sig_run_finished.emit(next(e for e in events if isinstance(e, RunFinished)))
+    view = panel.view
+    assert panel.task == "token-classification" and view.metrics["entity_f1"] >= 0
+    assert view.card_values["token_accuracy"].text().endswith("%")
+    assert set(view.report.names) <= {"LOC", "MISC", "ORG", "PER"} and view.report.names
+    assert view.table.shown_rows() and view.gold_view.highlighted()  # gold entities drawn
+    for kind in view.gold_view.spans:
+        assert view.gold_view.text[kind.start : kind.end].strip()
+
+    playground = PlaygroundPanel()  # the real engine.load_predictor
+    qtbot.addWidget(playground)
+    with qtbot.waitSignal(playground.service.sig_loaded, timeout=120_000):
+        playground.set_model(str(result.run_dir))
+    assert playground.task == "token-classification" and playground.shown_inputs() == ("text",)
+    text = "Angela Merkel visited Paris with Airbus staff."
+    result = predict(qtbot, playground, {"text": text})
+    view = playground.output_view
+    for entity in result["entities"]:  # whatever it found is drawn where it is
+        assert (
+            text[entity["start"] : entity["end"]],
+            entity["type"],
+        ) in view.highlighter.highlighted()
+    legend = view.highlighter.legend.text()
+    assert all(kind in legend for kind in ("LOC", "MISC", "ORG", "PER"))
+    playground.shutdown()

@@ -69,6 +69,22 @@ def test_confusion_matrix_shows_counts_and_labels(qtbot):
     )
 
 
+def test_confusion_matrix_click_emits_the_cell_and_marks_it(qtbot):
+    widget = ConfusionMatrixWidget()
+    qtbot.addWidget(widget)
+    widget.set_matrix(["cat", "dog"], [[5, 1], [2, 7]])
+    widget.show()
+    qtbot.waitExposed(widget)
+    cell = widget.view.visualRect(widget.model.index(1, 0))
+    with qtbot.waitSignal(widget.sig_cell_clicked) as blocker:
+        qtbot.mouseClick(widget.view.viewport(), Qt.MouseButton.LeftButton, pos=cell.center())
+    assert blocker.args == [1, 0]  # true dog, predicted cat
+    widget.mark((1, 0))
+    assert widget.model.data(widget.model.index(1, 0), Qt.ItemDataRole.FontRole).bold()
+    assert widget.model.data(widget.model.index(0, 0), Qt.ItemDataRole.FontRole) is None
+    assert widget.view.minimumWidth() > 2 * 48  # short labels: the whole matrix is shown
+
+
 def test_probability_bars_sorted(qtbot):
     widget = ProbabilityBarsWidget()
     qtbot.addWidget(widget)
