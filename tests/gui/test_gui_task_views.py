@@ -159,6 +159,7 @@ def test_evaluate_on_another_file_runs_in_the_background_and_shows_its_metrics(
     assert panel.card_values["accuracy"].text() == "50.0%"
     assert "other.csv" in panel.caption.text() and panel.message.kind == "success"
     assert "no examples" in panel.view.examples_caption.text()
+    assert not panel.view.examples.isVisibleTo(panel)  # no empty table under the caption
     qtbot.waitUntil(panel.evaluate_button.isEnabled)
 
 
@@ -471,6 +472,15 @@ def predict(qtbot, panel: PlaygroundPanel, values: dict[str, str]) -> dict:
     with qtbot.waitSignal(panel.sig_prediction_shown, timeout=10_000) as blocker:
         qtbot.mouseClick(panel.predict_button, LEFT)
     return blocker.args[0]
+
+
+def test_the_playground_waits_for_a_model(qtbot):
+    panel = PlaygroundPanel(fakes.fake_task_loader("text-classification"))
+    qtbot.addWidget(panel)
+    assert panel.result_placeholder.isVisibleTo(panel)
+    panel.text_edit.setPlainText("hello")
+    panel.predict()  # nothing loaded: no request is sent, the user is told
+    assert "Train a model first" in panel.message.text() and panel.service._thread is None
 
 
 def test_the_playground_sends_pairs_and_shows_label_and_bars(qtbot):

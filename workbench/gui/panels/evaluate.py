@@ -100,6 +100,7 @@ class EvaluatePanel(QWidget):
         top.addWidget(self.caption, 1)
         top.addWidget(self.evaluate_button)
         content = QWidget()
+        content.setObjectName("evaluateContent")
         # Only the current view is visible, so the page is as tall as that view alone.
         self.views_layout = QVBoxLayout(content)
         self.views_layout.setContentsMargins(0, 0, 4, 0)
@@ -107,6 +108,8 @@ class EvaluatePanel(QWidget):
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.scroll.setWidget(content)
+        self.scroll.setStyleSheet("QScrollArea, #evaluateContent { background: transparent; }")
+        self.scroll.viewport().setAutoFillBackground(False)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.message)

@@ -40,6 +40,7 @@ MESSAGES = {
     "empty_input": "Type the {title} first.",
     "result": "Prediction",
     "input": "Input",
+    "no_result": "The prediction appears here.",
     "mask": "[MASK]",
 }
 
@@ -95,8 +96,12 @@ class PlaygroundPanel(QWidget):
         self.result_box = QGroupBox(MESSAGES["result"])
         # Only the current task's view is visible, so the box is as tall as that view.
         self.outputs_layout = QVBoxLayout(self.result_box)
+        self.result_placeholder = QLabel(MESSAGES["no_result"])
+        self.result_placeholder.setStyleSheet("color: palette(placeholder-text);")
+        self.outputs_layout.addWidget(self.result_placeholder)
 
         content = QWidget()
+        content.setObjectName("playgroundContent")
         content_layout = QVBoxLayout(content)
         content_layout.setContentsMargins(0, 0, 4, 0)
         content_layout.addWidget(self.input_box)
@@ -106,6 +111,8 @@ class PlaygroundPanel(QWidget):
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.scroll.setWidget(content)
+        self.scroll.setStyleSheet("QScrollArea, #playgroundContent { background: transparent; }")
+        self.scroll.viewport().setAutoFillBackground(False)
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.status_label)
@@ -205,6 +212,9 @@ class PlaygroundPanel(QWidget):
         return tuple(name for name in self.inputs if not self.input_edits[name].isHidden())
 
     def predict(self) -> None:
+        if not self._ready:
+            self.message.show_message(MESSAGES["no_model"], "info")
+            return
         titles = task_views.input_titles(self.task)
         values = {name: self._edit(name).toPlainText().strip() for name in self.inputs}
         for name in self.inputs:
@@ -243,7 +253,8 @@ class PlaygroundPanel(QWidget):
         view.set_info(info)
         view.clear()
         for other in self.output_views.values():
-            other.setVisible(other is view)
+            other.setVisible(False)
+        self.result_placeholder.setVisible(True)
         self.last_result = {}
         self._ready = True
         title = task_views.view_for(self.task).TITLE
@@ -265,6 +276,8 @@ class PlaygroundPanel(QWidget):
             return
         result = results[0] if isinstance(results[0], dict) else {"value": results[0]}
         self.last_result = dict(result)
+        self.result_placeholder.setVisible(False)
+        self.output_view.setVisible(True)
         self.output_view.show_result(result, self._pending_inputs)
         self.scroll.ensureWidgetVisible(self.result_box, 0, 0)
         self.sig_prediction_shown.emit(self.last_result)

@@ -85,6 +85,7 @@ class MultiLabelEvaluateView(EvaluateView):
             wrong = len(set(true) ^ set(predicted))
             self.rows.append([row[0], true, predicted, wrong])
         self.examples_box.setVisible(bool(metrics))
+        self.examples.setVisible(bool(self.rows))  # else the caption says why
         self.show_label(None)
 
     def show_label(self, label: str | None) -> None:

@@ -166,9 +166,22 @@ class QAEvaluateView(EvaluateView):
             MESSAGES["caption"].format(count=len(rows)) if rows else MESSAGES["no_examples"]
         )
         self.questions_box.setVisible(bool(metrics))
+        self._set_detail_visible(bool(rows))  # else the caption says why
         self.show_question(-1)
         if rows:
             self.table.select_shown(0)
+
+    def _set_detail_visible(self, visible: bool) -> None:
+        for widget in (
+            self.table,
+            self.position,
+            self.previous_button,
+            self.next_button,
+            self.question_label,
+            self.answer_label,
+            self.context_view,
+        ):
+            widget.setVisible(visible)
 
     def show_question(self, index: int) -> None:
         if not 0 <= index < len(self.questions):

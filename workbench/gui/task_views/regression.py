@@ -76,6 +76,7 @@ class RegressionEvaluateView(EvaluateView):
             MESSAGES["caption"].format(count=len(rows)) if rows else MESSAGES["no_examples"]
         )
         self.examples_box.setVisible(bool(metrics))
+        self.examples.setVisible(bool(rows))  # else the caption says why
 
     @Slot(int)
     def _on_scatter_point_clicked(self, index: int) -> None:

@@ -120,6 +120,7 @@ class ClassificationEvaluateView(EvaluateView):
             ]
             self.examples_data.append((_as_int(true), _as_int(predicted), shown))
         self.examples_box.setVisible(bool(metrics))
+        self.examples.setVisible(bool(self.examples_data))  # else the caption says why
         self.show_examples(None)
 
     # ---- selecting examples -------------------------------------------------------------

@@ -134,9 +134,11 @@ class TokenEvaluateView(EvaluateView):
         inner = box.layout()
         assert isinstance(inner, QVBoxLayout)
         inner.addLayout(browse)
-        inner.addWidget(muted(MESSAGES["gold"]))
+        self.gold_title = muted(MESSAGES["gold"])
+        self.predicted_title = muted(MESSAGES["predicted"])
+        inner.addWidget(self.gold_title)
         inner.addWidget(self.gold_view)
-        inner.addWidget(muted(MESSAGES["predicted"]))
+        inner.addWidget(self.predicted_title)
         inner.addWidget(self.predicted_view)
         self.sentences_box = box
         self.add(box, 1)
@@ -176,9 +178,23 @@ class TokenEvaluateView(EvaluateView):
             MESSAGES["caption"].format(count=len(rows)) if rows else MESSAGES["no_examples"]
         )
         self.sentences_box.setVisible(bool(metrics))
+        self._set_detail_visible(bool(rows))  # else the caption says why
         self.show_sentence(-1)
         if rows:
             self.table.select_shown(0)
+
+    def _set_detail_visible(self, visible: bool) -> None:
+        for widget in (
+            self.table,
+            self.position,
+            self.previous_button,
+            self.next_button,
+            self.gold_title,
+            self.gold_view,
+            self.predicted_title,
+            self.predicted_view,
+        ):
+            widget.setVisible(visible)
 
     def show_sentence(self, index: int) -> None:
         if not 0 <= index < len(self.sentences):
