@@ -154,6 +154,10 @@ class MainWindow(QMainWindow):
         self.model_panel.sig_model_changed.connect(self._on_model_panel_model_changed)
         self.model_panel.sig_task_changed.connect(self._on_model_panel_task_changed)
         self.data_panel.sig_task_suggested.connect(self._on_data_panel_task_suggested)
+        self.data_panel.sig_vocabulary_warning_changed.connect(
+            self._on_data_panel_vocabulary_warning_changed
+        )
+        self.hyperparams_panel.sig_values_changed.connect(self._on_hyperparams_panel_changed)
         self.open_action.triggered.connect(self._on_open_action_triggered)
         self.quit_action.triggered.connect(self.close)
         self.about_action.triggered.connect(self._on_about_action_triggered)
@@ -225,14 +229,30 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _on_model_panel_model_changed(self, name: str) -> None:
-        self.model_status.setText(str(self.model_panel.description.get("name", name)))
+        title = str(self.model_panel.description.get("name", name))
+        self.model_status.setText(title)
+        self.data_panel.set_model(name, title)  # the data is checked with this vocabulary
 
     @Slot(str)
     def _on_model_panel_task_changed(self, task: str) -> None:
         self.data_panel.set_task(task)
         self.hyperparams_panel.apply_task_defaults(engine.task_defaults(task))
+        self._on_hyperparams_panel_changed()
         if hasattr(self.evaluate_panel, "set_task"):  # the per-task views are being added
             self.evaluate_panel.set_task(task)
+
+    @Slot(str)
+    def _on_data_panel_vocabulary_warning_changed(self, text: str) -> None:
+        self.model_panel.set_vocabulary_warning(text or None)
+
+    @Slot()
+    def _on_hyperparams_panel_changed(self) -> None:
+        """The data check measures token lengths against the max. length set here."""
+        try:
+            max_length = self.hyperparams_panel.values().get("max_length")
+        except UserError:
+            return  # a value that cannot work is reported on its page; keep the last one
+        self.data_panel.set_max_length(max_length)
 
     @Slot(str)
     def _on_data_panel_task_suggested(self, task: str) -> None:

@@ -4,6 +4,11 @@ The columns asked for are the chosen task's roles (text, second text, label, que
 pre-filled with the engine's guess. Everything that reads a file or walks a column (loading,
 guessing roles, counting labels) runs off the GUI thread through `run_task`; the slots only
 start that work and show what comes back, so a million-row file never freezes the window.
+
+"Check data" runs the engine's data doctor (`engine.diagnose`) on the RunConfig these panels
+would train with, by hand or a moment after the file, its columns, the task or the model
+change; its findings are listed under "Data check", and an unknown-token share high enough
+to hurt is also said at the top of the page (and on the Model page, through the window).
 """
 
 from __future__ import annotations
@@ -14,37 +19,41 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QSplitter,
     QTableView,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from workbench import engine
-from workbench.config import RunConfig
+from workbench.config import DEFAULT_MODEL, RunConfig
 from workbench.engine.data import SUPPORTED_SUFFIXES, label_counts, load_table
 from workbench.engine.data.conll import looks_like_conll
 from workbench.gui import settings as ui_settings
 from workbench.gui.task_list import tasks_by_name
 from workbench.gui.tasks import Task, run_task
 from workbench.gui.widgets.dataframe_model import DataFrameModel
+from workbench.gui.widgets.doctor_report import COLOURS, ICONS, DoctorReportWidget
 from workbench.gui.widgets.inline_message import InlineMessageWidget
 
 MESSAGES = {
@@ -84,7 +93,26 @@ MESSAGES = {
         "masked-lm": "plain text without labels",
     },
     "looks_like_other": "{task} data",
+    "preview_tab": "Preview",
+    "check_tab": "Data check",
+    "check_tab_found": "Data check ({found})",
+    "tab_problems": ("1 problem", "{n} problems"),
+    "tab_warnings": ("1 warning", "{n} warnings"),
+    "check": "Check data",
+    "check_tip": "Look for what would hurt training: label balance, duplicates, leakage into "
+    "the evaluation file, empty texts, token lengths and words the model does not know.",
+    "check_hint": "The data is checked a moment after the file, its columns, the task or the "
+    "model change, read the way training reads it.",
+    "checking": "Checking {name} for {task} with {model}…",
+    "checked": "Checked {name} for {task} with {model}.",
+    "check_first": "Nothing to check yet: {problem}",
+    "vocabulary": "{share:.0%} of the text's tokens are unknown to {model} — choose a model "
+    "whose vocabulary covers this text on the Model page.",
+    "vocabulary_model": "This model's vocabulary does not cover the training data: {share:.0%} "
+    "of its tokens are unknown to it. Choose a model folder whose vocabulary does (for "
+    "example a multilingual or Chinese BERT).",
 }
+CHECK_DELAY_MS = 700  # the automatic check waits this long after the last change
 
 KEY_LAST_FILE = "data/last_file"
 
@@ -189,6 +217,25 @@ def read_table_info(
     )
 
 
+def diagnose_data(
+    values: dict[str, object], frame: pd.DataFrame | None, eval_frame: pd.DataFrame | None
+) -> dict:
+    """The data doctor's report on the RunConfig made of `values` (frames already read are
+    passed on, so no file is read twice)."""
+    return engine.diagnose(RunConfig.from_dict(values), frame=frame, eval_frame=eval_frame)
+
+
+def vocabulary_share(report: dict) -> float | None:
+    """The unknown-token share of the training data when the doctor warns about it."""
+    for finding in report.get("findings") or []:
+        if finding.get("check") != "unknown_tokens" or finding.get("file", "train") != "train":
+            continue
+        if finding.get("severity") in ("warning", "problem"):
+            share = (finding.get("counts") or {}).get("share")
+            return float(share) if isinstance(share, int | float) else None
+    return None
+
+
 def _choose_file(parent: QWidget, title: str, folder: str) -> str:
     path, _ = QFileDialog.getOpenFileName(parent, title, folder, file_filter())
     return path
@@ -200,6 +247,8 @@ class DataPanel(QWidget):
     sig_eval_checked = Signal(str)  # path ("" when cleared)
     sig_selection_changed = Signal()  # roles, counts or the eval file changed
     sig_task_suggested = Signal(str)  # the file looks like another task's data: its name
+    sig_data_checked = Signal(dict)  # the data doctor's report
+    sig_vocabulary_warning_changed = Signal(str)  # the Model page's warning ("" for none)
 
     choose_file = staticmethod(_choose_file)  # tests replace this to answer the dialog
 
@@ -220,6 +269,18 @@ class DataPanel(QWidget):
         self._eval_task: Task | None = None
         self._roles_task: Task | None = None
         self._count_task: Task | None = None
+        self._eval_frame: pd.DataFrame | None = None
+        self._model = DEFAULT_MODEL
+        self._model_title = DEFAULT_MODEL
+        self._max_length: int | None = None
+        self._check_task: Task | None = None
+        self._checked_key: tuple | None = None  # what the shown report (or the running check) is of
+        self._check_again = False  # a change arrived during a check: check again after it
+        self.vocabulary_warning = ""  # the Model page's text ("" when the vocabulary is fine)
+        self._check_timer = QTimer(self)
+        self._check_timer.setSingleShot(True)
+        self._check_timer.setInterval(CHECK_DELAY_MS)
+        self._check_timer.timeout.connect(self._on_check_timer_timeout)
         self._updating = False
         self.role_combos: dict[str, QComboBox] = {}
         self._build()
@@ -239,7 +300,8 @@ class DataPanel(QWidget):
         self.notices_label.setWordWrap(True)
         self.notices_label.setStyleSheet("color: palette(placeholder-text);")
         self.notices_label.setVisible(False)
-        self.task_notice = InlineMessageWidget()
+        self.task_notice = InlineMessageWidget(prominent=True)
+        self.vocabulary_message = InlineMessageWidget(prominent=True)
         self.message = InlineMessageWidget()
 
         file_row = QHBoxLayout()
@@ -295,8 +357,26 @@ class DataPanel(QWidget):
         self.preview.setAlternatingRowColors(True)
         self.preview.horizontalHeader().setStretchLastSection(True)
         self.preview.verticalHeader().setDefaultSectionSize(24)
-        preview_box = QGroupBox("Preview")
-        QVBoxLayout(preview_box).addWidget(self.preview)
+        self.check_button = QPushButton(MESSAGES["check"])
+        self.check_button.setToolTip(MESSAGES["check_tip"])
+        self.check_status = InlineMessageWidget()
+        self.check_status.show_message(MESSAGES["check_hint"], "info")
+        self.doctor_view = DoctorReportWidget()
+        doctor_scroll = QScrollArea()
+        doctor_scroll.setWidgetResizable(True)
+        doctor_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        doctor_scroll.setWidget(self.doctor_view)
+        check_row = QHBoxLayout()
+        check_row.addWidget(self.check_button, 0, Qt.AlignmentFlag.AlignTop)
+        check_row.addWidget(self.check_status, 1)
+        check_page = QWidget()
+        check_layout = QVBoxLayout(check_page)
+        check_layout.addLayout(check_row)
+        check_layout.addWidget(doctor_scroll, 1)
+        preview_box = QTabWidget()
+        preview_box.addTab(self.preview, MESSAGES["preview_tab"])
+        preview_box.addTab(check_page, MESSAGES["check_tab"])
+        self.tabs = preview_box
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -316,6 +396,7 @@ class DataPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(file_box)
         layout.addWidget(self.task_notice)
+        layout.addWidget(self.vocabulary_message)
         layout.addWidget(self.message)
         layout.addWidget(splitter, 1)
 
@@ -323,6 +404,7 @@ class DataPanel(QWidget):
         self.eval_button.clicked.connect(self._on_eval_button_clicked)
         self.eval_clear_button.clicked.connect(self._on_eval_clear_button_clicked)
         self.header_check.toggled.connect(self._on_header_check_toggled)
+        self.check_button.clicked.connect(self._on_check_button_clicked)
 
     def _build_role_rows(self) -> None:
         """One combo per role of the current task (the form is rebuilt when the task changes)."""
@@ -390,6 +472,50 @@ class DataPanel(QWidget):
 
     def frame(self) -> pd.DataFrame | None:
         return self._frame
+
+    def set_model(self, name: str | Path, title: str | None = None) -> None:
+        """The model the data is checked with (the Model page's), and its name for messages;
+        another model means another vocabulary, so the data is checked again."""
+        name = str(name)
+        self._model_title = title or Path(name).name or name
+        if name == self._model:
+            return
+        self._model = name
+        self._show_vocabulary(None)
+        self._schedule_check()
+
+    def set_max_length(self, max_length: int | None) -> None:
+        """The max. length the token lengths are checked against (the Hyperparameters')."""
+        if max_length != self._max_length:
+            self._max_length = max_length
+            self._schedule_check()
+
+    def check_values(self) -> dict[str, object]:
+        """The RunConfig fields the data doctor is given: this page's, the task and model."""
+        values = {**self.config_values(), "task": self._task, "model": self._model}
+        if self._max_length is not None:
+            values["max_length"] = self._max_length
+        return values
+
+    def check_data(self) -> Task | None:
+        """Run the data doctor now, off the GUI thread (sig_data_checked follows); None, with
+        the reason shown, while the data cannot be checked yet."""
+        self._check_timer.stop()
+        problem = self.problem()
+        if problem:
+            self.check_status.show_message(MESSAGES["check_first"].format(problem=problem), "info")
+            return None
+        if self._check_task is not None:
+            return self._check_task  # its result is checked against the data when it comes
+        return self._start_check()
+
+    def is_checking(self) -> bool:
+        """Whether a check is running or about to start (the automatic one's short wait)."""
+        return self._check_task is not None or self._check_timer.isActive()
+
+    def report(self) -> dict:
+        """The data doctor's last report on the current data ({} before one)."""
+        return dict(self.doctor_view.report)
 
     def counts(self) -> dict[str, int]:
         """Label (or tag) counts, empty while they are counted or when the task has none."""
@@ -534,6 +660,7 @@ class DataPanel(QWidget):
     def _on_eval_clear_button_clicked(self) -> None:
         self.eval_path = ""
         self.eval_columns = []
+        self._eval_frame = None
         self.eval_edit.clear()
         self.eval_hint.setText(MESSAGES["eval_none"])
         self._refresh_selection()
@@ -616,6 +743,7 @@ class DataPanel(QWidget):
         self._eval_task = None
         self.eval_path = str(self.sender().property("path"))
         self.eval_columns = list(frame.columns)
+        self._eval_frame = frame
         self.eval_edit.setText(self.eval_path)
         self.eval_hint.setText(MESSAGES["eval_ok"].format(rows=len(frame)))
         self._refresh_selection()
@@ -627,6 +755,39 @@ class DataPanel(QWidget):
             return
         self._eval_task = None
         self.message.show_message(message)
+
+    @Slot()
+    def _on_check_button_clicked(self) -> None:
+        self.tabs.setCurrentIndex(1)
+        self.check_data()
+
+    @Slot()
+    def _on_check_timer_timeout(self) -> None:
+        self._auto_check()
+
+    @Slot(object)
+    def _on_check_task_succeeded(self, report: dict) -> None:
+        if self.sender() is not self._check_task:
+            return
+        self._check_task = None
+        self.check_button.setEnabled(True)
+        if self._check_key() != self._checked_key:
+            self._auto_check()  # the data changed during the check: this report is stale
+            return
+        self._show_report(report)
+
+    @Slot(str)
+    def _on_check_task_failed(self, message: str) -> None:
+        if self.sender() is not self._check_task:
+            return
+        self._check_task = None
+        self.check_button.setEnabled(True)
+        if self._check_key() != self._checked_key:
+            self._auto_check()
+            return
+        self._clear_check()
+        self._checked_key = self._check_key()  # the same data fails the same way: no retry
+        self.check_status.show_message(message)
 
     @Slot()
     def _on_role_combo_changed(self) -> None:
@@ -644,6 +805,100 @@ class DataPanel(QWidget):
             self._refresh_selection()
 
     # ---- helpers ------------------------------------------------------------------------
+    def _check_key(self, values: dict[str, object] | None = None) -> tuple:
+        """What a report is of: the frames read and every value the doctor is given."""
+        values = self.check_values() if values is None else values
+        frames = (id(self._frame), id(self._eval_frame) if self.eval_path else None)
+        return (*frames, *sorted((k, repr(v)) for k, v in values.items()))
+
+    def _schedule_check(self) -> None:
+        """Check a moment after the last change (typing, a column chosen, the roles guessed)."""
+        if self._frame is not None:
+            self._check_timer.start()
+
+    def _auto_check(self) -> None:
+        if self._frame is None or self._load_task is not None or self._eval_task is not None:
+            return  # a file is being read: its refresh schedules the check
+        problem = self.problem()
+        if problem:
+            if self._checked_key is not None and self._check_key() != self._checked_key:
+                self._clear_check()  # the shown report is of other columns
+                self.check_status.show_message(
+                    MESSAGES["check_first"].format(problem=problem), "info"
+                )
+            return
+        if self._check_task is None and self._check_key() != self._checked_key:
+            self._start_check()
+
+    def _start_check(self) -> Task:
+        values = self.check_values()
+        self._checked_key = self._check_key(values)
+        title = self.tasks.get(self._task, {}).get("title", self._task)
+        self.check_status.show_message(
+            MESSAGES["checking"].format(
+                name=Path(self.path).name, task=title, model=self._model_title
+            ),
+            "info",
+        )
+        self.check_button.setEnabled(False)
+        eval_frame = self._eval_frame if self.eval_path else None
+        self._check_task = run_task(diagnose_data, values, self._frame, eval_frame)
+        self._check_task.sig_succeeded.connect(self._on_check_task_succeeded)
+        self._check_task.sig_failed.connect(self._on_check_task_failed)
+        return self._check_task
+
+    def _show_report(self, report: dict) -> None:
+        self.doctor_view.show_report(report)
+        counts = self.doctor_view.counts()
+        found = [
+            MESSAGES[key][0 if n == 1 else 1].format(n=n)
+            for key, n in (("tab_problems", counts["problem"]), ("tab_warnings", counts["warning"]))
+            if n
+        ]
+        worst = self.doctor_view.worst() or "info"
+        self.tabs.setTabText(
+            1,
+            MESSAGES["check_tab_found"].format(found=", ".join(found))
+            if found
+            else MESSAGES["check_tab"],
+        )
+        self.tabs.setTabIcon(1, self.style().standardIcon(ICONS[worst]))
+        self.tabs.tabBar().setTabTextColor(1, QColor(COLOURS[worst]) if found else QColor())
+        title = self.tasks.get(self._task, {}).get("title", self._task)
+        self.check_status.show_message(
+            MESSAGES["checked"].format(
+                name=Path(self.path).name, task=title, model=self._model_title
+            ),
+            "info",
+        )
+        self._show_vocabulary(vocabulary_share(report))
+        self.sig_data_checked.emit(dict(report))
+
+    def _clear_check(self) -> None:
+        """Forget the report (another file): nothing shown is of data that is not there."""
+        self._checked_key = None
+        self.doctor_view.clear()
+        self.tabs.setTabText(1, MESSAGES["check_tab"])
+        self.tabs.setTabIcon(1, QIcon())
+        self.tabs.tabBar().setTabTextColor(1, QColor())
+        self.check_status.show_message(MESSAGES["check_hint"], "info")
+        self._show_vocabulary(None)
+
+    def _show_vocabulary(self, share: float | None) -> None:
+        """The unknown-token warning at the top of this page and (through the window) on
+        the Model page."""
+        if share is None:
+            self.vocabulary_message.clear_message()
+            text = ""
+        else:
+            self.vocabulary_message.show_message(
+                MESSAGES["vocabulary"].format(share=share, model=self._model_title), "warning"
+            )
+            text = MESSAGES["vocabulary_model"].format(share=share)
+        if text != self.vocabulary_warning:
+            self.vocabulary_warning = text
+            self.sig_vocabulary_warning_changed.emit(text)
+
     def _roles(self) -> list[tuple[str, str, str, bool]]:
         return [tuple(r) for r in self.tasks.get(self._task, {}).get("roles", [])]
 
@@ -689,6 +944,7 @@ class DataPanel(QWidget):
         if new_file:
             self._user_roles = {}
             self.task_notice.clear_message()
+            self._clear_check()
         self.path_edit.setText(info.path)
         self.path_edit.setToolTip(info.path)
         self.summary_label.setText(
@@ -752,6 +1008,7 @@ class DataPanel(QWidget):
             )
         else:
             self.message.clear_message()
+        self._schedule_check()
         self.sig_selection_changed.emit()
 
     def _fill_counts(self) -> None:

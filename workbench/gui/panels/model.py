@@ -141,9 +141,11 @@ class ModelPanel(QWidget):
         hint.setWordWrap(True)
         hint.setStyleSheet("color: palette(placeholder-text);")
         self.message = InlineMessageWidget()
+        self.vocabulary_message = InlineMessageWidget(prominent=True)
         model_box = QGroupBox("Pretrained model")
         model_layout = QVBoxLayout(model_box)
         model_layout.addLayout(facts)
+        model_layout.addWidget(self.vocabulary_message)
         model_layout.addSpacing(6)
         model_layout.addLayout(buttons)
         model_layout.addWidget(hint)
@@ -217,6 +219,18 @@ class ModelPanel(QWidget):
 
     def config_values(self) -> dict[str, object]:
         return {"model": self.model_name, "task": self.task()}
+
+    def set_vocabulary_warning(self, text: str | None) -> None:
+        """Mark the current model as not covering the training data's text (the Data page's
+        check found many unknown tokens), or clear the mark with None."""
+        if text:
+            self.vocabulary_message.show_message(text, "warning")
+        else:
+            self.vocabulary_message.clear_message()
+        self.value_labels["name"].setToolTip(text or "")
+
+    def vocabulary_warning(self) -> str | None:
+        return self.vocabulary_message.text() or None
 
     # ---- slots --------------------------------------------------------------------------
     @Slot()

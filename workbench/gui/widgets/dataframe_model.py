@@ -1,18 +1,33 @@
 """A read-only table model over a pandas DataFrame.
 
 Qt asks `data()` only for the cells it draws, so a million-row frame costs nothing until
-scrolled to; long texts are cut for display (the full text is the tooltip).
+scrolled to; long texts are cut for display (the full text is the tooltip). A cell holding
+a list (CoNLL's tokens and tags) reads as its words joined by spaces, not as a Python list.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
 _Index = QModelIndex | QPersistentModelIndex
 MAX_CELL_CHARS = 200
+
+
+def cell_text(value: Any) -> str:
+    """A cell as text: a list (or array) of words as the words joined by spaces; SQuAD's
+    answers ({"text", "answer_start"} each) as “text” @ start, separated by bars."""
+    if isinstance(value, list | tuple | np.ndarray):
+        if any(isinstance(v, dict) for v in value):
+            return " | ".join(cell_text(v) for v in value)
+        return " ".join(cell_text(v) for v in value)
+    if isinstance(value, dict) and "text" in value:
+        start = value.get("answer_start")
+        return f"“{value['text']}”" + ("" if start is None else f" @ {start}")
+    return str(value)
 
 
 class DataFrameModel(QAbstractTableModel):
@@ -41,11 +56,15 @@ class DataFrameModel(QAbstractTableModel):
             value = self._frame.iat[index.row(), index.column()]
             if value is None or (isinstance(value, float) and value != value):
                 return "" if role == Qt.ItemDataRole.DisplayRole else None
-            text = str(value)
+            text = cell_text(value)
             if role == Qt.ItemDataRole.DisplayRole:
                 text = text.replace("\n", " ")
                 return text if len(text) <= MAX_CELL_CHARS else text[: MAX_CELL_CHARS - 1] + "…"
             return text if len(text) > 40 else None
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            value = self._frame.iat[index.row(), index.column()]
+            if isinstance(value, int | float | np.number) and not isinstance(value, bool):
+                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
     def headerData(
