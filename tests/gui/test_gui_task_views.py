@@ -14,7 +14,6 @@ from workbench.gui import task_views
 from workbench.gui.metric_format import MISSING
 from workbench.gui.panels.evaluate import EvaluatePanel
 from workbench.gui.panels.playground import PlaygroundPanel
-from workbench.gui.refcount_guard import needs_guard, protect_true
 from workbench.gui.widgets.entity_highlighter import (
     EntityHighlighterWidget,
     Span,
@@ -23,11 +22,6 @@ from workbench.gui.widgets.entity_highlighter import (
 from workbench.gui.widgets.examples_table import Column, ExamplesTableWidget
 
 LEFT = Qt.MouseButton.LeftButton
-
-# PySide6 6.12 on Python 3.11 drops a reference to True per emit from Python; without the
-# guard a long test session aborts at exit ("bool_dealloc"). See workbench/gui/refcount_guard.
-protect_true()
-
 
 def make_evaluate(qtbot, task: str = "text-classification", **kwargs) -> EvaluatePanel:
     panel = EvaluatePanel(**kwargs)
@@ -379,7 +373,9 @@ def test_an_unknown_task_shows_every_known_metric(qtbot):
 
 
 # ---- widgets ------------------------------------------------------------------------------
-def test_emits_from_python_cannot_free_true():
+def test_emitting_from_python_does_not_leak_references_to_true():
+    """PySide6 6.12 drops a reference to True per emit from Python: on Python 3.11 the app
+    aborts after a few thousand emits ("bool_dealloc"). pyproject.toml keeps it out."""
     import sys
 
     class Emitter(QObject):
@@ -389,10 +385,7 @@ def test_emits_from_python_cannot_free_true():
     before = sys.getrefcount(True)
     for _ in range(1000):
         emitter.sig_pinged.emit()
-    lost = before - sys.getrefcount(True)
-    if needs_guard():
-        assert sys.getrefcount(True) > 1000 * max(lost, 1)  # the reserve outlasts the leak
-    assert lost in (0, 1000)  # the leak is one reference per emit, or none
+    assert before - sys.getrefcount(True) < 10
 
 
 def test_overlapping_spans_are_cut_into_combined_segments():
