@@ -239,6 +239,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     columns = {field: getattr(args, flag[2:].replace("-", "_")) for flag, (field, _, _) in ROLE_FLAGS.items()}
     metrics = evaluate(args.run, args.data, {k: v for k, v in columns.items() if v})
+    metrics.pop("examples", None)  # the rows behind the metrics: for the GUI's lists
     print(json.dumps(metrics, ensure_ascii=False))
     return EXIT_OK
 

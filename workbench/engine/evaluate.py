@@ -35,9 +35,8 @@ def evaluate_file(
     rows, _ = task.examples(frame, resolved, trained.meta, name, config)
     features = task.encode(rows, trained.tokenizer, config, trained.meta)
     outputs = run_model(trained.model, task, features, trained.tokenizer.pad_id, trained.precision, batch_size)
-    metrics = task.metrics(outputs, features, rows, trained.meta)
-    metrics.pop("examples", None)
-    return metrics
+    # With `examples`: the rows behind the metrics, which the GUI lists (the CLI drops them).
+    return task.metrics(outputs, features, rows, trained.meta)
 
 
 def _run_config(run_or_model: str | Path):
