@@ -65,6 +65,7 @@ class TextTokenizer:
         backend.no_padding()
         backend.no_truncation()
         self.template = _read_template(backend)
+        self._byte_level = '"ByteLevel"' in json.dumps(json.loads(backend.to_str()).get("pre_tokenizer"))
         self.mask_id = _first_id(backend, _MASK_CANDIDATES)
         self.unk_id = _first_id(backend, _UNK_CANDIDATES)
         self.special_ids = frozenset(
@@ -148,6 +149,10 @@ class TextTokenizer:
         """Encodings without special tokens or truncation; `words=True` takes pre-split words
         (then `Encoding.word_ids` maps tokens back to them). Offsets are character spans."""
         self._backend.no_truncation()
+        if words and self._byte_level:
+            # Byte-level BPE (RoBERTa) marks a word's start by its leading space: give each
+            # pre-split word one, as `transformers` does with add_prefix_space=True.
+            texts = [[" " + word for word in sentence] for sentence in texts]
         try:
             return self._backend.encode_batch(
                 list(texts), is_pretokenized=words, add_special_tokens=False
