@@ -332,3 +332,29 @@ def test_the_task_switch_notice_is_an_info_box(qtbot, tmp_path):
     assert data.task_notice.kind == "info" and data.task_notice.prominent
     assert "background" in data.task_notice.styleSheet()
     assert "placeholder-text" not in data.task_notice.styleSheet()  # not muted grey
+
+
+# ---- small fixes found by looking at every page -----------------------------------------------
+def test_engine_notices_read_as_sentences_in_the_training_log():
+    from workbench.gui.panels.train import describe_notice
+
+    assert describe_notice("read ner.conll as a CoNLL file") == "Read ner.conll as a CoNLL file"
+    assert describe_notice("reviews.csv: 3 rows skipped") == "reviews.csv: 3 rows skipped"
+
+
+def test_the_export_hint_and_message_are_as_high_as_their_text(qtbot):
+    from workbench.gui.panels.export import ExportPanel
+
+    panel = ExportPanel(export_fn=lambda *args: "/tmp/out")
+    qtbot.addWidget(panel)
+    panel.resize(800, 500)
+    panel.show()
+    description = "config.json, safetensors weights and tokenizer; loads with transformers"
+    panel.set_formats([{"name": "hf", "title": "Hugging Face folder", "description": description}])
+    panel.set_run("/tmp/runs/run-1")
+    folder = "/tmp/pytest-of-root/pytest-160/test_a_users_flow_question_ans0/export-question"
+    panel.message.show_message(f"Exported to {folder}", "success")
+    qtbot.waitUntil(lambda: panel.message.isVisible())
+    qtbot.wait(20)
+    for label in (panel.format_hint, panel.message):  # no empty lines around the text
+        assert label.height() == label.heightForWidth(label.width()), label.text()

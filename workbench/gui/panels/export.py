@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
-    QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -99,12 +99,17 @@ class ExportPanel(QWidget):
         button_row.addWidget(self.export_button)
         button_row.addStretch(1)
         export_box = QGroupBox("Export")
-        form = QFormLayout(export_box)
-        form.addRow("Format:", format_row)
-        form.addRow("", self.format_hint)
-        form.addRow("Folder:", folder_row)
-        form.addRow("", button_row)
-        form.addRow("", self.message)
+        # A grid, not a QFormLayout: the form gives a wrapped label the height of its size
+        # hint (several lines at a narrow width), which left gaps around the hint and message.
+        form = QGridLayout(export_box)
+        form.setColumnStretch(1, 1)
+        form.addWidget(QLabel("Format:"), 0, 0)
+        form.addLayout(format_row, 0, 1)
+        form.addWidget(self.format_hint, 1, 1)
+        form.addWidget(QLabel("Folder:"), 2, 0)
+        form.addLayout(folder_row, 2, 1)
+        form.addLayout(button_row, 3, 1)
+        form.addWidget(self.message, 4, 1)
 
         layout = QVBoxLayout(self)
         layout.addWidget(run_box)

@@ -79,7 +79,11 @@ def describe_notice(message: object) -> str:
     """A notice as one readable line, even if an engine sends a dict instead of a sentence."""
     if isinstance(message, dict):
         return MESSAGES["metric_separator"].join(f"{k}: {v}" for k, v in message.items())
-    return str(message)
+    text = str(message).strip()
+    first = text.split(" ", 1)[0]
+    if "." not in first and "/" not in first:  # a sentence, not one that starts with a file
+        text = text[:1].upper() + text[1:]
+    return text
 
 
 class TrainPanel(QWidget):
