@@ -13,6 +13,7 @@ sample (`sample` texts, 5,000 by default), and say so. Everything returned is pl
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -909,14 +910,16 @@ def _unknown_finding(side, columns, tokenizer, unknown, total, chosen, sampled, 
             counts,
         )
     per_text = np.divide(unknown, np.maximum(total, 1))
-    worst = [i for i in np.argsort(-per_text, kind="stable")[:MAX_EXAMPLES] if unknown[i] > 0]
-    examples = [
-        {
-            **_sample_texts(side, columns, int(chosen[i])),
-            "unknown_share": round(float(per_text[i]), 4),
-        }
-        for i in worst
-    ]
+    examples: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i in np.argsort(-per_text, kind="stable"):
+        if unknown[i] == 0 or len(examples) == MAX_EXAMPLES:
+            break
+        example = _sample_texts(side, columns, int(chosen[i]))
+        key = json.dumps(example, ensure_ascii=False, default=str)
+        if key not in seen:  # a repeated text is one example
+            seen.add(key)
+            examples.append({**example, "unknown_share": round(float(per_text[i]), 4)})
     unk = tokenizer.id_to_token(tokenizer.unk_id) or "unknown"
     if share >= UNKNOWN_PROBLEM:
         message = (

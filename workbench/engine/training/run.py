@@ -332,7 +332,7 @@ def _run(
     if head_fresh:
         outputs = task.num_outputs(meta)  # 0: sized by the model (a masked LM's vocabulary)
         size = f" ({outputs} outputs)" if outputs else ""
-        reporter.emit(Notice(f"a new {task.title.lower()} head was initialised{size}"))
+        reporter.emit(Notice(f"a new head for {task.title} was initialised{size}"))
     if precision.reason and config.precision == "auto":
         reporter.emit(Notice(f"precision {precision.name} on {runtime.device.type}: {precision.reason}"))
     reporter.emit(
