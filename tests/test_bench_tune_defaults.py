@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from conftest import write_reviews
+from reviews_data import write_reviews
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import NEGATIVE, POSITIVE, write_reviews
+from reviews_data import NEGATIVE, POSITIVE, write_reviews
 
 from workbench.config import RunConfig
 from workbench.engine import export_model, load_predictor, train

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from conftest import write_reviews
+from reviews_data import write_reviews
 
 from workbench.config import RunConfig
 from workbench.engine import load_predictor, train
