@@ -10,6 +10,11 @@ final one run), which changes nothing in the training itself.
     python bench/mlm_wikitext.py --tune 1.25e-4 3e-4 1e-3 --lines 600
         # choosing the learning rate: train on 90 % of the first 600 paragraphs of
         # valid.txt, evaluate on the held-out 10 % (test.txt is not looked at)
+
+Measured 2026-12-01 on a shared 2-core AVX-512 CPU, all task defaults (MiniLM-L6, lr 3e-4,
+batch 32, max length 128, one epoch = 66 steps over 2,085 blocks): masked-token perplexity
+on test.txt (2,399 blocks, 44,479 masked tokens) 48,980 before training (MiniLM ships no
+masked-LM head, so it starts fresh) and 100.2 after; 1,233 s training, 2,164 s in all.
 """
 
 from __future__ import annotations
