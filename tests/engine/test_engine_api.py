@@ -24,3 +24,12 @@ def test_task_defaults_put_the_tasks_choices_over_the_general_ones():
     from workbench.config import GENERAL_DEFAULTS
 
     assert engine.task_defaults("text-classification") == GENERAL_DEFAULTS
+
+
+def test_api_functions_survive_their_modules_being_imported(trained_run, reviews_csv):
+    """A submodule named like an API function would replace it on first use."""
+    first = engine.evaluate(trained_run, reviews_csv)
+    second = engine.evaluate(trained_run, reviews_csv)
+    assert first["accuracy"] == second["accuracy"]
+    for name in ("train", "evaluate", "load_predictor", "export_model", "list_tasks", "describe_model", "diagnose"):
+        assert callable(getattr(engine, name)), name

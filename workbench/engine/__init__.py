@@ -38,7 +38,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """The task's metrics of a trained model (run folder or exported folder) on a labelled
     file; `columns` maps role fields (text_column, label_column …) to columns."""
-    from workbench.engine.evaluate import evaluate_file
+    from workbench.engine.evaluation import evaluate_file
 
     return evaluate_file(run_or_model, data, columns or {}, batch_size)
 

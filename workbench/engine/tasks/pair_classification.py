@@ -68,7 +68,8 @@ def guess_label(frame: pd.DataFrame) -> str | None:
     if named is not None or not len(frame.columns):
         return named
     sample = frame.head(2000)
-    return min(frame.columns, key=lambda c: sample[c].nunique(dropna=True))
+    # As text, so a column of lists (unhashable) counts too.
+    return min(frame.columns, key=lambda c: sample[c].dropna().astype(str).nunique())
 
 
 def resolve_pair_columns(
