@@ -27,19 +27,27 @@ def main() -> None:
         result = train(RunConfig(data=str(sample_data_path()), output=str(Path(tmp) / "run")))
         wall = time.perf_counter() - start
     m = result.metrics
-    print(json.dumps({
-        "benchmark": "bundled sample (resources/sample/reviews.csv), all defaults",
-        "status": result.status,
-        "wall_seconds": round(wall, 1),
-        "train_seconds": round(m["train_seconds"], 1),
-        "train_examples_per_second": round(m["train_examples_per_second"], 1),
-        "accuracy": m["accuracy"],
-        "f1_macro": m["f1_macro"],
-        "eval_examples": m["num_examples"],
-        "peak_memory_mb": m.get("peak_memory_mb"),
-        "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                    "cpu_capability": torch.backends.cpu.get_cpu_capability()},
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "bundled sample (resources/sample/reviews.csv), all defaults",
+                "status": result.status,
+                "wall_seconds": round(wall, 1),
+                "train_seconds": round(m["train_seconds"], 1),
+                "train_examples_per_second": round(m["train_examples_per_second"], 1),
+                "accuracy": m["accuracy"],
+                "f1_macro": m["f1_macro"],
+                "eval_examples": m["num_examples"],
+                "peak_memory_mb": m.get("peak_memory_mb"),
+                "machine": {
+                    "cpu": platform.processor() or platform.machine(),
+                    "threads": torch.get_num_threads(),
+                    "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                },
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -12,20 +12,30 @@ import os
 import random
 from pathlib import Path
 
-SHARED_DATA = Path(os.environ.get("WORKBENCH_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+SHARED_DATA = Path(
+    os.environ.get(
+        "WORKBENCH_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    )
+)
 
 
 def rotten_tomatoes_available() -> bool:
     return (SHARED_DATA / "rotten_tomatoes" / "rt-polarity.pos").exists()
 
 
-def rotten_tomatoes_splits(folder: Path, train_size: int | None = None, seed: int = 1234) -> dict[str, Path]:
+def rotten_tomatoes_splits(
+    folder: Path, train_size: int | None = None, seed: int = 1234
+) -> dict[str, Path]:
     """Write train.csv/dev.csv/test.csv (text,label with labels negative/positive) into `folder`."""
     source = SHARED_DATA / "rotten_tomatoes"
     rows = []
     for label in ("neg", "pos"):
         text = (source / f"rt-polarity.{label}").read_text(encoding="utf-8")
-        rows += [(line.strip(), "positive" if label == "pos" else "negative") for line in text.splitlines() if line.strip()]
+        rows += [
+            (line.strip(), "positive" if label == "pos" else "negative")
+            for line in text.splitlines()
+            if line.strip()
+        ]
     random.Random(seed).shuffle(rows)
     splits = {"test": rows[:1066], "dev": rows[1066:2132], "train": rows[2132:]}
     if train_size is not None:

@@ -28,12 +28,16 @@ SIDES = ("hf_trainer", "workbench", SAME_DROPOUT)
 sys.path.insert(0, str(HERE))
 
 
-def run_workbench(train_csv: str, dev_csv: str, out: str, batch_size: int, dropout: float | None = None) -> dict:
+def run_workbench(
+    train_csv: str, dev_csv: str, out: str, batch_size: int, dropout: float | None = None
+) -> dict:
     from workbench.config import RunConfig
     from workbench.engine import train
 
     start = time.perf_counter()
-    config = RunConfig(data=train_csv, eval_data=dev_csv, batch_size=batch_size, epochs=1, output=out)
+    config = RunConfig(
+        data=train_csv, eval_data=dev_csv, batch_size=batch_size, epochs=1, output=out
+    )
     if dropout is not None:
         config.dropout = dropout
     result = train(config)
@@ -107,7 +111,12 @@ def run_hf_trainer(train_csv: str, dev_csv: str, out: str, batch_size: int) -> d
         use_cpu=not torch.cuda.is_available(),
         disable_tqdm=True,
     )
-    trainer = Trainer(model=model, args=args, train_dataset=train_set, data_collator=DataCollatorWithPadding(tokenizer))
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_set,
+        data_collator=DataCollatorWithPadding(tokenizer),
+    )
     train_metrics = trainer.train().metrics
     # Compare with the label ids predict returns: its evaluation order need not be ours.
     predicted = trainer.predict(dev_set)
@@ -122,7 +131,9 @@ def run_hf_trainer(train_csv: str, dev_csv: str, out: str, batch_size: int) -> d
     }
 
 
-def child(which: str, train_csv: str, dev_csv: str, out: str, batch_size: int, threads: int | None) -> None:
+def child(
+    which: str, train_csv: str, dev_csv: str, out: str, batch_size: int, threads: int | None
+) -> None:
     if threads:
         import torch
 
@@ -130,7 +141,9 @@ def child(which: str, train_csv: str, dev_csv: str, out: str, batch_size: int, t
     if which == "hf_trainer":
         result = run_hf_trainer(train_csv, dev_csv, out, batch_size)
     else:
-        result = run_workbench(train_csv, dev_csv, out, batch_size, 0.1 if which == SAME_DROPOUT else None)
+        result = run_workbench(
+            train_csv, dev_csv, out, batch_size, 0.1 if which == SAME_DROPOUT else None
+        )
     result["peak_memory_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(json.dumps(result))
 
@@ -159,27 +172,47 @@ def main() -> None:
         runs: dict[str, list[dict]] = {side: [] for side in SIDES}
         for i in range(args.repeats):
             for which in SIDES:
-                cmd = [sys.executable, __file__, "--child", which, "--batch-size", str(args.batch_size),
-                       "--paths", str(splits["train"]), str(splits["dev"]), str(Path(tmp) / f"{which}-{i}")]
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    which,
+                    "--batch-size",
+                    str(args.batch_size),
+                    "--paths",
+                    str(splits["train"]),
+                    str(splits["dev"]),
+                    str(Path(tmp) / f"{which}-{i}"),
+                ]
                 if args.threads:
                     cmd += ["--threads", str(args.threads)]
                 done = subprocess.run(cmd, capture_output=True, text=True, check=True)
                 runs[which].append(json.loads(done.stdout.strip().splitlines()[-1]))
     wb, hf, same = (_median_run(runs[side]) for side in ("workbench", "hf_trainer", SAME_DROPOUT))
-    print(json.dumps({
-        "benchmark": "rotten_tomatoes 4k train / 1,066 dev, 1 epoch, all-MiniLM-L6-v2",
-        "train_size": args.train_size,
-        "batch_size": args.batch_size,
-        "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                    "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__},
-        "workbench": wb,
-        "hf_trainer": hf,
-        SAME_DROPOUT: same,
-        "throughput_ratio_workbench_over_trainer": wb["train_examples_per_second"] / hf["train_examples_per_second"],
-        "throughput_ratio_same_dropout_over_trainer": same["train_examples_per_second"]
-        / hf["train_examples_per_second"],
-        "all_runs": runs,
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "rotten_tomatoes 4k train / 1,066 dev, 1 epoch, all-MiniLM-L6-v2",
+                "train_size": args.train_size,
+                "batch_size": args.batch_size,
+                "machine": {
+                    "cpu": platform.processor() or platform.machine(),
+                    "threads": torch.get_num_threads(),
+                    "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                    "torch": torch.__version__,
+                },
+                "workbench": wb,
+                "hf_trainer": hf,
+                SAME_DROPOUT: same,
+                "throughput_ratio_workbench_over_trainer": wb["train_examples_per_second"]
+                / hf["train_examples_per_second"],
+                "throughput_ratio_same_dropout_over_trainer": same["train_examples_per_second"]
+                / hf["train_examples_per_second"],
+                "all_runs": runs,
+            },
+            indent=2,
+        )
+    )
 
 
 def _median_run(side_runs: list[dict]) -> dict:

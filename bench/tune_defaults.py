@@ -120,9 +120,13 @@ _AGAINST_CURRENT: dict[str, dict[str, Any]] = {
     "diag:all_4000_trained": {"holdout": False},
 }
 VARIANTS: dict[str, dict[str, Any]] = {
-    **{f"prev:{name}".rstrip(":"): {**PREVIOUS, **change} for name, change in _AGAINST_PREVIOUS.items()},
+    **{
+        f"prev:{name}".rstrip(":"): {**PREVIOUS, **change}
+        for name, change in _AGAINST_PREVIOUS.items()
+    },
     **{f"cur:{name}".rstrip(":"): change for name, change in _AGAINST_CURRENT.items()},
 }
+
 
 def _config(hp: dict[str, Any], seed: int, model_folder: str, data_dir: str, device: str):
     from workbench.config import RunConfig
@@ -167,14 +171,22 @@ def run_one(task: tuple[str, dict[str, Any], int, str, str, str, bool]) -> dict[
     prepared = prepare(_config(hp, seed, model_folder, data_dir, device_name))
     runtime = Runtime(Precision("fp32", torch.device(device_name)))
     losses: list[torch.Tensor] = []
-    built = build(prepared, runtime, lambda: False, FitHooks(on_step=lambda _s, loss: losses.append(loss.detach())))
+    built = build(
+        prepared,
+        runtime,
+        lambda: False,
+        FitHooks(on_step=lambda _s, loss: losses.append(loss.detach())),
+    )
     plan, state, model = built.plan, built.state, built.plan.model
     for layer in model.bert.encoder.layer:
         layer.attention.self.dropout_p = hp["attention_dropout"]
     _apply_head_variants(model, hp)
     _apply_pooling(model, hp["pooling"])
     state.optimizer = torch.optim.AdamW(
-        _param_groups(model, hp), lr=hp["lr"], betas=hp["betas"], eps=hp["eps"],
+        _param_groups(model, hp),
+        lr=hp["lr"],
+        betas=hp["betas"],
+        eps=hp["eps"],
         fused=runtime.device.type in ("cpu", "cuda"),
     )
     state.scheduler = _schedule(state.optimizer, hp, plan.total_steps)
@@ -194,7 +206,9 @@ def run_one(task: tuple[str, dict[str, Any], int, str, str, str, bool]) -> dict[
     splits = ("dev", "test") if with_test else ("dev",)
     for split in splits:
         frame = load_table(Path(data_dir) / f"{split}.csv")
-        rows, _ = task_.examples(frame, prepared.data.columns, meta, f"{split}.csv", prepared.config)
+        rows, _ = task_.examples(
+            frame, prepared.data.columns, meta, f"{split}.csv", prepared.config
+        )
         features = task_.encode(rows, built.tokenizer, prepared.config, meta)
         outputs = run_model(model, task_, features, built.tokenizer.pad_id, runtime.precision)
         predicted = np.stack(outputs).argmax(axis=1)
@@ -259,7 +273,9 @@ def _apply_pooling(model: Any, pooling: str) -> None:
     if pooling == "pooler":
         return
 
-    def forward(self: Any, ids: torch.Tensor, mask: torch.Tensor, token_type_ids: Any = None) -> torch.Tensor:
+    def forward(
+        self: Any, ids: torch.Tensor, mask: torch.Tensor, token_type_ids: Any = None
+    ) -> torch.Tensor:
         hidden, _ = self.bert(ids, mask, token_type_ids)
         if pooling == "cls":
             features = hidden[:, 0]
@@ -300,11 +316,16 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--only", default="", help="comma-separated variant names, or prefixes ending in *")
-    parser.add_argument("--data-dir", default="", help="folder with train/dev/test.csv (default: made here)")
+    parser.add_argument(
+        "--only", default="", help="comma-separated variant names, or prefixes ending in *"
+    )
+    parser.add_argument(
+        "--data-dir", default="", help="folder with train/dev/test.csv (default: made here)"
+    )
     parser.add_argument("--out", default="", help="also append each run's JSON to this file")
     parser.add_argument(
-        "--with-test", action="store_true",
+        "--with-test",
+        action="store_true",
         help="also score the test split (report it once, for the chosen defaults; never choose on it)",
     )
     args = parser.parse_args()
@@ -317,14 +338,20 @@ def main() -> None:
         rotten_tomatoes_splits(Path(data_dir), train_size=4000)
     wanted = [n for n in args.only.split(",") if n]
     names = [
-        n for n in VARIANTS if not wanted or n in wanted or any(w.endswith("*") and n.startswith(w[:-1]) for w in wanted)
+        n
+        for n in VARIANTS
+        if not wanted
+        or n in wanted
+        or any(w.endswith("*") and n.startswith(w[:-1]) for w in wanted)
     ]
     unknown = [w for w in wanted if not w.endswith("*") and w not in VARIANTS]
     if unknown:
         parser.error(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
     seeds = [42, 7, *range(1, 7), 8, 9, *range(10, 40)][: args.seeds]
     tasks = [
-        (n, VARIANTS[n], seed, model_folder, data_dir, args.device, args.with_test) for seed in seeds for n in names
+        (n, VARIANTS[n], seed, model_folder, data_dir, args.device, args.with_test)
+        for seed in seeds
+        for n in names
     ]
     results: list[dict[str, Any]] = []
     out = open(args.out, "a", encoding="utf-8") if args.out else None

@@ -36,8 +36,13 @@ def trained_run(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("trained")
     data = write_reviews(folder / "reviews.csv", repeats=4)
     config = RunConfig(
-        data=str(data), output=str(folder / "run"), epochs=2, batch_size=8, max_length=32,
-        learning_rate=2e-4, log_every_steps=2,
+        data=str(data),
+        output=str(folder / "run"),
+        epochs=2,
+        batch_size=8,
+        max_length=32,
+        learning_rate=2e-4,
+        log_every_steps=2,
     )
     result = train(config)
     assert result.status == "completed", result.error

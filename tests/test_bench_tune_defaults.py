@@ -27,15 +27,23 @@ def test_the_baseline_variant_trains_exactly_as_workbench_train(tmp_path, monkey
     assert set(result) >= {"acc_dev", "acc_test", "final_train_loss"}
 
     config = RunConfig(
-        data=str(tmp_path / "train.csv"), eval_data=str(tmp_path / "dev.csv"), output=str(tmp_path / "run"),
-        epochs=1, batch_size=8, max_length=32, precision="fp32", seed=42,
+        data=str(tmp_path / "train.csv"),
+        eval_data=str(tmp_path / "dev.csv"),
+        output=str(tmp_path / "run"),
+        epochs=1,
+        batch_size=8,
+        max_length=32,
+        precision="fp32",
+        seed=42,
     )
     run = train(config)
     assert run.status == "completed"
     assert evaluate(run.run_dir, tmp_path / "dev.csv")["accuracy"] == result["acc_dev"]
 
     # A variant changes the run: random batches give another trajectory.
-    other = tune_defaults.run_one(("cur:random_batches", {"batches": "random"}, 42, folder, str(tmp_path), "cpu", False))
+    other = tune_defaults.run_one(
+        ("cur:random_batches", {"batches": "random"}, 42, folder, str(tmp_path), "cpu", False)
+    )
     assert "acc_test" not in other  # the test split is scored only when asked
     assert other["final_train_loss"] != result["final_train_loss"]
     json.dumps(result)

@@ -24,19 +24,47 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # Column roles: CLI flag -> RunConfig field (train and evaluate).
 ROLE_FLAGS: dict[str, tuple[str, type, str]] = {
     "--text-column": ("text_column", str, "column with the text (default: guessed)"),
-    "--text-pair-column": ("text_pair_column", str, "column with the second text of a pair (default: guessed)"),
-    "--label-column": ("label_column", str, "column with the label, labels, tags or number (default: guessed)"),
-    "--question-column": ("question_column", str, "question answering: the question (default: guessed)"),
-    "--context-column": ("context_column", str, "question answering: the context (default: guessed)"),
+    "--text-pair-column": (
+        "text_pair_column",
+        str,
+        "column with the second text of a pair (default: guessed)",
+    ),
+    "--label-column": (
+        "label_column",
+        str,
+        "column with the label, labels, tags or number (default: guessed)",
+    ),
+    "--question-column": (
+        "question_column",
+        str,
+        "question answering: the question (default: guessed)",
+    ),
+    "--context-column": (
+        "context_column",
+        str,
+        "question answering: the context (default: guessed)",
+    ),
     "--answer-column": ("answer_column", str, "question answering: the answer (default: guessed)"),
 }
 # CLI flag -> RunConfig field, for `train`.
 TRAIN_FLAGS: dict[str, tuple[str, type, str]] = {
     "--task": ("task", str, "what to train for (see the list above)"),
-    "--data": ("data", str, "training data: .csv, .tsv, .jsonl, .json, .parquet, .xlsx, CoNLL, SQuAD JSON, .txt or a folder"),
-    "--eval-data": ("eval_data", str, "validation data (default: hold out 10%% of the training data)"),
+    "--data": (
+        "data",
+        str,
+        "training data: .csv, .tsv, .jsonl, .json, .parquet, .xlsx, CoNLL, SQuAD JSON, .txt or a folder",
+    ),
+    "--eval-data": (
+        "eval_data",
+        str,
+        "validation data (default: hold out 10%% of the training data)",
+    ),
     **ROLE_FLAGS,
-    "--model": ("model", str, '"default" (bundled all-MiniLM-L6-v2) or a Hugging Face model folder'),
+    "--model": (
+        "model",
+        str,
+        '"default" (bundled all-MiniLM-L6-v2) or a Hugging Face model folder',
+    ),
     "--epochs": ("epochs", int, "passes over the training data"),
     "--batch-size": ("batch_size", int, "examples per step"),
     "--lr": ("learning_rate", float, "peak learning rate"),
@@ -46,13 +74,25 @@ TRAIN_FLAGS: dict[str, tuple[str, type, str]] = {
     "--max-length": ("max_length", int, "tokens per input or window"),
     "--truncation": ("truncation", str, "what a long text loses: tail, head or head+tail"),
     "--stride": ("stride", int, "tokens shared by overlapping windows (NER, QA)"),
-    "--early-stopping": ("early_stopping_patience", int, "stop after N evaluations without improvement; keep the best model (0: off)"),
-    "--eval-sample": ("eval_sample", int, "evaluations during training use at most this many examples"),
+    "--early-stopping": (
+        "early_stopping_patience",
+        int,
+        "stop after N evaluations without improvement; keep the best model (0: off)",
+    ),
+    "--eval-sample": (
+        "eval_sample",
+        int,
+        "evaluations during training use at most this many examples",
+    ),
     "--mlm-probability": ("mlm_probability", float, "masked LM: share of tokens to mask"),
     "--seed": ("seed", int, "random seed"),
     "--precision": ("precision", str, "auto, fp32, bf16 or fp16"),
     "--device": ("device", str, "auto, cpu, cuda or mps"),
-    "--eval-every": ("eval_every_steps", int, "evaluate every N steps (default: about 5 times per run)"),
+    "--eval-every": (
+        "eval_every_steps",
+        int,
+        "evaluate every N steps (default: about 5 times per run)",
+    ),
     "--output": ("output", str, "run folder to create (default: a new folder in your runs folder)"),
 }
 
@@ -63,7 +103,11 @@ TRAIN_SWITCHES: dict[str, tuple[str, Any, str]] = {
     "--header": ("header", "yes", "the CSV/TSV's first row names the columns (default: detected)"),
     "--class-weights": ("class_weights", True, "weigh the loss by inverse class frequency"),
     "--whole-word-masking": ("whole_word_masking", True, "masked LM: mask whole words"),
-    "--next-sentence-prediction": ("next_sentence_prediction", True, "masked LM: also train BERT's next-sentence head"),
+    "--next-sentence-prediction": (
+        "next_sentence_prediction",
+        True,
+        "masked LM: also train BERT's next-sentence head",
+    ),
 }
 
 
@@ -74,7 +118,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="workbench", description="Fine-tune pretrained transformers on your own machine.")
+    parser = _Parser(
+        prog="workbench", description="Fine-tune pretrained transformers on your own machine."
+    )
     parser.add_argument("--version", action="version", version=f"workbench {__version__}")
     parser.add_argument("--open", metavar="FILE", help="GUI: open this data file at start")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
@@ -103,25 +149,48 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, (_, value, help_text) in TRAIN_SWITCHES.items():
         train.add_argument(flag, action="store_const", const=value, default=None, help=help_text)
 
-    evaluate = sub.add_parser("evaluate", help="the task's metrics of a trained model on labelled data (JSON)")
+    evaluate = sub.add_parser(
+        "evaluate", help="the task's metrics of a trained model on labelled data (JSON)"
+    )
     evaluate.add_argument("run", help="run folder (or exported model folder)")
     evaluate.add_argument("--data", required=True, help="labelled data file")
     for flag, (_, kind, help_text) in ROLE_FLAGS.items():
-        evaluate.add_argument(flag, type=kind, default=None, help=help_text.replace("guessed", "the run's, else guessed"))
+        evaluate.add_argument(
+            flag,
+            type=kind,
+            default=None,
+            help=help_text.replace("guessed", "the run's, else guessed"),
+        )
 
     predict = sub.add_parser("predict", help="predict for texts; one JSON object per input")
     predict.add_argument("run", help="run folder (or exported model folder)")
-    predict.add_argument("--text", action="append", default=[], help="a text, or the question for QA (repeatable)")
-    predict.add_argument("--text-pair", action="append", default=None, help="pair tasks: the second text (one per --text)")
-    predict.add_argument("--context", action="append", default=None, help="question answering: the context (one per --text)")
+    predict.add_argument(
+        "--text", action="append", default=[], help="a text, or the question for QA (repeatable)"
+    )
+    predict.add_argument(
+        "--text-pair",
+        action="append",
+        default=None,
+        help="pair tasks: the second text (one per --text)",
+    )
+    predict.add_argument(
+        "--context",
+        action="append",
+        default=None,
+        help="question answering: the context (one per --text)",
+    )
     predict.add_argument("--file", help="a file with one text per line")
 
     export = sub.add_parser("export", help="export a trained model")
     export.add_argument("run", help="run folder")
-    export.add_argument("--format", choices=FORMAT_NAMES, default="hf", help="hf: a Hugging Face folder")
+    export.add_argument(
+        "--format", choices=FORMAT_NAMES, default="hf", help="hf: a Hugging Face folder"
+    )
     export.add_argument("--output", required=True, help="folder to create")
 
-    models = sub.add_parser("models", help="what a model is: family, size, the tasks it supports (JSON)")
+    models = sub.add_parser(
+        "models", help="what a model is: family, size, the tasks it supports (JSON)"
+    )
     models.add_argument("model", nargs="*", default=["default"], help='"default" or model folders')
 
     doctor = sub.add_parser(
@@ -130,17 +199,45 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check training data (and evaluation data) the way training reads it.",
     )
     doctor.add_argument("data", help="training data file (or folder of class sub-folders)")
-    doctor.add_argument("--eval-data", help="validation data: checked too, and for leakage from the training data")
-    doctor.add_argument("--task", choices=TASK_NAMES, default="text-classification", help="read the data as this task does (default text-classification)")
+    doctor.add_argument(
+        "--eval-data", help="validation data: checked too, and for leakage from the training data"
+    )
+    doctor.add_argument(
+        "--task",
+        choices=TASK_NAMES,
+        default="text-classification",
+        help="read the data as this task does (default text-classification)",
+    )
     for flag, (_, kind, help_text) in ROLE_FLAGS.items():
         doctor.add_argument(flag, type=kind, default=None, help=help_text)
-    doctor.add_argument("--model", default="default", help="whose tokenizer counts lengths and unknown tokens (default: the bundled model)")
-    doctor.add_argument("--max-length", type=int, default=None, help="tokens per input (default: the task's)")
-    doctor.add_argument("--truncation", default="tail", help="what a long text loses: tail, head or head+tail")
-    doctor.add_argument("--sample", type=int, default=5000, help="texts to tokenise for lengths and unknown tokens (default 5000)")
+    doctor.add_argument(
+        "--model",
+        default="default",
+        help="whose tokenizer counts lengths and unknown tokens (default: the bundled model)",
+    )
+    doctor.add_argument(
+        "--max-length", type=int, default=None, help="tokens per input (default: the task's)"
+    )
+    doctor.add_argument(
+        "--truncation", default="tail", help="what a long text loses: tail, head or head+tail"
+    )
+    doctor.add_argument(
+        "--sample",
+        type=int,
+        default=5000,
+        help="texts to tokenise for lengths and unknown tokens (default 5000)",
+    )
     for flag in ("--no-header", "--header"):
-        doctor.add_argument(flag, action="store_const", const=TRAIN_SWITCHES[flag][1], dest="header", help=TRAIN_SWITCHES[flag][2])
-    doctor.add_argument("--json", action="store_true", help="print one JSON object instead of the readable report")
+        doctor.add_argument(
+            flag,
+            action="store_const",
+            const=TRAIN_SWITCHES[flag][1],
+            dest="header",
+            help=TRAIN_SWITCHES[flag][2],
+        )
+    doctor.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of the readable report"
+    )
     return parser
 
 
@@ -153,7 +250,7 @@ def short_float(value: float) -> str:
 
 
 def _task_default_help(field: str, kind: type) -> str:
-    """"(default 1.25e-4; question-answering 1e-4)": the general default and the tasks'."""
+    """ "(default 1.25e-4; question-answering 1e-4)": the general default and the tasks'."""
     from workbench.engine.tasks import TASK_NAMES, task_defaults
 
     def show(value: Any) -> str:
@@ -237,7 +334,10 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from workbench.engine import evaluate
 
-    columns = {field: getattr(args, flag[2:].replace("-", "_")) for flag, (field, _, _) in ROLE_FLAGS.items()}
+    columns = {
+        field: getattr(args, flag[2:].replace("-", "_"))
+        for flag, (field, _, _) in ROLE_FLAGS.items()
+    }
     metrics = evaluate(args.run, args.data, {k: v for k, v in columns.items() if v})
     metrics.pop("examples", None)  # the rows behind the metrics: for the GUI's lists
     print(json.dumps(metrics, ensure_ascii=False))
@@ -249,16 +349,22 @@ def _predict(args: argparse.Namespace) -> int:
     if args.file:
         path = Path(args.file)
         try:
-            texts += [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            texts += [
+                line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+            ]
         except FileNotFoundError:
             raise UserError(f"text file {path} does not exist; check the path") from None
         except (OSError, UnicodeDecodeError) as exc:
-            raise UserError(f"cannot read {path}: {exc}; give a UTF-8 text file, one text per line") from None
+            raise UserError(
+                f"cannot read {path}: {exc}; give a UTF-8 text file, one text per line"
+            ) from None
     if not texts:
-        raise UserError("nothing to predict; give --text \"...\" (repeatable) or --file FILE")
+        raise UserError('nothing to predict; give --text "..." (repeatable) or --file FILE')
     for flag, extra in (("--text-pair", args.text_pair), ("--context", args.context)):
         if extra is not None and len(extra) != len(texts):
-            raise UserError(f"give one {flag} per --text ({len(texts)} texts, {len(extra)} {flag} values)")
+            raise UserError(
+                f"give one {flag} per --text ({len(texts)} texts, {len(extra)} {flag} values)"
+            )
     from workbench.engine import load_predictor
 
     predictor = load_predictor(args.run)
@@ -292,8 +398,13 @@ def _doctor(args: argparse.Namespace) -> int:
     from workbench.engine import diagnose
 
     values: dict[str, Any] = {
-        "data": args.data, "eval_data": args.eval_data, "task": args.task, "model": args.model,
-        "max_length": args.max_length, "truncation": args.truncation, "header": args.header or "auto",
+        "data": args.data,
+        "eval_data": args.eval_data,
+        "task": args.task,
+        "model": args.model,
+        "max_length": args.max_length,
+        "truncation": args.truncation,
+        "header": args.header or "auto",
     }
     for flag, (field, _, _) in ROLE_FLAGS.items():
         values[field] = getattr(args, flag[2:].replace("-", "_"))

@@ -207,9 +207,7 @@ def _check_int(name: str, value: Any, low: int, high: int | None = None) -> None
         raise UserError(f"{name} must be {bound}, got {value}")
 
 
-def _check_float(
-    name: str, value: Any, low: float, high: float, *, low_open: bool = False
-) -> None:
+def _check_float(name: str, value: Any, low: float, high: float, *, low_open: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise UserError(f"{name} must be a number, got {value!r}")
     too_low = value <= low if low_open else value < low

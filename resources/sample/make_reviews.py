@@ -1710,10 +1710,14 @@ def t_negation_pos(w: Writer, d: Domain) -> str:
         lambda: f"Not bad at all: {s[0]} {w.vp(d, s, True)}.",
         lambda: f"I can't think of a single thing wrong with {s[0]}. {w.closer(d, True, s)}",
         lambda: f"No complaints about {a.text} whatsoever. {w.closer(d, True, s)}",
-        lambda: f"I never once regretted {d.verb[1]} {s[0]}; {a.text} "
-        f"{be(a.plural, d.past)} {w.pos_adj(a)}.",
-        lambda: f"I was worried {a.text} would be {n}, but "
-        f"{'they were' if a.plural else 'it was'} {w.pos_adj(a)}.",
+        lambda: (
+            f"I never once regretted {d.verb[1]} {s[0]}; {a.text} "
+            f"{be(a.plural, d.past)} {w.pos_adj(a)}."
+        ),
+        lambda: (
+            f"I was worried {a.text} would be {n}, but "
+            f"{'they were' if a.plural else 'it was'} {w.pos_adj(a)}."
+        ),
         lambda: f"Nothing about {s[0]} disappointed me, least of all {a.text}.",
     ]
     return w.pick(choices)()
@@ -1724,16 +1728,20 @@ def t_negation_neg(w: Writer, d: Domain) -> str:
     s = w.subj(d)
     p = w.gradable(a.pos + GEN_POS)
     choices = [
-        lambda: f"{cap(a.text)} {be(a.plural, d.past, True)} {p} at all. "
-        f"{w.closer(d, False, s)}",
-        lambda: f"{cap(a.text)} {be(a.plural, d.past)} far from {p}, and "
-        f"{s[0]} {w.vp(d, s, False)}.",
-        lambda: f"I can't honestly say {s[0]} {be(s[1], d.past)} worth the money. "
-        f"{w.closer(d, False, s)}",
+        lambda: f"{cap(a.text)} {be(a.plural, d.past, True)} {p} at all. {w.closer(d, False, s)}",
+        lambda: (
+            f"{cap(a.text)} {be(a.plural, d.past)} far from {p}, and {s[0]} {w.vp(d, s, False)}."
+        ),
+        lambda: (
+            f"I can't honestly say {s[0]} {be(s[1], d.past)} worth the money. "
+            f"{w.closer(d, False, s)}"
+        ),
         lambda: f"Nothing about {s[0]} impressed me, least of all {a.text}.",
         lambda: f"I wouldn't call {a.text} {p} by any stretch of the imagination.",
-        lambda: f"{cap(a.text)} {be(a.plural, d.past)} hardly {p}, and "
-        f"{w.clause(w.aspect(d, avoid=a), d, w.neg_adj(a, 1.0))}.",
+        lambda: (
+            f"{cap(a.text)} {be(a.plural, d.past)} hardly {p}, and "
+            f"{w.clause(w.aspect(d, avoid=a), d, w.neg_adj(a, 1.0))}."
+        ),
         lambda: f"Not once did {s[0]} live up to the hype. {w.closer(d, False, s)}",
         lambda: f"No one could call {a.text} {p}. {w.closer(d, False, s)}",
     ]
@@ -1745,16 +1753,24 @@ def t_contrast_pos(w: Writer, d: Domain) -> str:
     b = w.aspect(d, avoid=a)
     s = w.subj(d)
     choices = [
-        lambda: f"{cap(w.clause(a, d, w.neg_adj(a)))}, but {w.clause(b, d, w.pos_adj(b))}, "
-        f"{w.pick(CONTRAST_POS_TAIL)}.".replace(", —", " —"),
-        lambda: f"{cap(w.clause(a, d, w.neg_adj(a)))}, but {s[0]} {w.vp(d, s, True)}. "
-        f"{w.closer(d, True, s)}",
-        lambda: f"Sure, {w.clause(a, d, w.neg_adj(a))}. Still, {w.clause(b, d, w.pos_adj(b))}"
-        f" and {s[0]} {w.vp(d, s, True)}.",
+        lambda: (
+            f"{cap(w.clause(a, d, w.neg_adj(a)))}, but {w.clause(b, d, w.pos_adj(b))}, "
+            f"{w.pick(CONTRAST_POS_TAIL)}.".replace(", —", " —")
+        ),
+        lambda: (
+            f"{cap(w.clause(a, d, w.neg_adj(a)))}, but {s[0]} {w.vp(d, s, True)}. "
+            f"{w.closer(d, True, s)}"
+        ),
+        lambda: (
+            f"Sure, {w.clause(a, d, w.neg_adj(a))}. Still, {w.clause(b, d, w.pos_adj(b))}"
+            f" and {s[0]} {w.vp(d, s, True)}."
+        ),
         lambda: f"I was sceptical at first, but {s[0]} {w.vp(d, s, True)}.",
         lambda: f"Despite a few flaws, {s[0]} {w.vp(d, s, True)}. {w.closer(d, True, s)}",
-        lambda: f"The only downside: {w.clause(a, d, w.neg_adj(a, 0.0))}. Otherwise "
-        f"{s[0]} {be(s[1], d.past)} {w.pick(GEN_POS)} and {w.clause(b, d, w.pos_adj(b))}.",
+        lambda: (
+            f"The only downside: {w.clause(a, d, w.neg_adj(a, 0.0))}. Otherwise "
+            f"{s[0]} {be(s[1], d.past)} {w.pick(GEN_POS)} and {w.clause(b, d, w.pos_adj(b))}."
+        ),
     ]
     return w.pick(choices)()
 
@@ -1764,18 +1780,28 @@ def t_contrast_neg(w: Writer, d: Domain) -> str:
     b = w.aspect(d, avoid=a)
     s = w.subj(d)
     choices = [
-        lambda: f"{cap(w.clause(a, d, w.pos_adj(a)))}, but {w.clause(b, d, w.neg_adj(b))}, "
-        f"{w.pick(CONTRAST_NEG_TAIL)}.".replace(", —", " —"),
-        lambda: f"{cap(w.clause(a, d, w.pos_adj(a)))}, but {s[0]} {w.vp(d, s, False)}. "
-        f"{w.closer(d, False, s)}",
-        lambda: f"{cap(a.text)} {be(a.plural, d.past)} {w.pos_adj(a, 0.0)}, but honestly "
-        "that's the only good thing I can say.",
-        lambda: f"I really wanted to like {s[0]}, but {'they' if s[1] else 'it'} "
-        f"{w.vp(d, s, False)}.",
-        lambda: f"On paper {s[0]} {be(s[1], d.past)} great. In reality "
-        f"{w.clause(b, d, w.neg_adj(b))}.",
-        lambda: f"{cap(w.clause(a, d, w.pos_adj(a)))}; shame {w.clause(b, d, w.neg_adj(b))}. "
-        f"{w.closer(d, False, s)}",
+        lambda: (
+            f"{cap(w.clause(a, d, w.pos_adj(a)))}, but {w.clause(b, d, w.neg_adj(b))}, "
+            f"{w.pick(CONTRAST_NEG_TAIL)}.".replace(", —", " —")
+        ),
+        lambda: (
+            f"{cap(w.clause(a, d, w.pos_adj(a)))}, but {s[0]} {w.vp(d, s, False)}. "
+            f"{w.closer(d, False, s)}"
+        ),
+        lambda: (
+            f"{cap(a.text)} {be(a.plural, d.past)} {w.pos_adj(a, 0.0)}, but honestly "
+            "that's the only good thing I can say."
+        ),
+        lambda: (
+            f"I really wanted to like {s[0]}, but {'they' if s[1] else 'it'} {w.vp(d, s, False)}."
+        ),
+        lambda: (
+            f"On paper {s[0]} {be(s[1], d.past)} great. In reality {w.clause(b, d, w.neg_adj(b))}."
+        ),
+        lambda: (
+            f"{cap(w.clause(a, d, w.pos_adj(a)))}; shame {w.clause(b, d, w.neg_adj(b))}. "
+            f"{w.closer(d, False, s)}"
+        ),
     ]
     return w.pick(choices)()
 
@@ -2187,7 +2213,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="CSV file to write")
     parser.add_argument("--seed", type=int, default=SEED, help="random seed (default: %(default)s)")
     parser.add_argument(
-        "--per-label", type=int, default=ROWS_PER_LABEL, help="rows per label (default: %(default)s)"
+        "--per-label",
+        type=int,
+        default=ROWS_PER_LABEL,
+        help="rows per label (default: %(default)s)",
     )
     args = parser.parse_args(argv)
     rows = generate(args.seed, args.per_label)

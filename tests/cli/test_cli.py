@@ -17,21 +17,44 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """The real console entry point in a child process, as a user would run it."""
     return subprocess.run(
         [sys.executable, "-m", "workbench", *args],
-        capture_output=True, text=True, encoding="utf-8", cwd=cwd, env=dict(os.environ), timeout=600,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        cwd=cwd,
+        env=dict(os.environ),
+        timeout=600,
     )
 
 
 def test_train_predict_evaluate_export_round_trip(reviews_csv, tmp_path):
     run_dir = tmp_path / "run"
     done = run_cli(
-        "train", "--data", str(reviews_csv), "--output", str(run_dir), "--epochs", "2",
-        "--batch-size", "8", "--max-length", "32", "--lr", "2e-4",
+        "train",
+        "--data",
+        str(reviews_csv),
+        "--output",
+        str(run_dir),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--max-length",
+        "32",
+        "--lr",
+        "2e-4",
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(run_dir)
     assert "step" in done.stderr and "eval at step" in done.stderr
 
-    predicted = run_cli("predict", str(run_dir), "--text", "a wonderful film with a warm heart", "--text", "服务太差了")
+    predicted = run_cli(
+        "predict",
+        str(run_dir),
+        "--text",
+        "a wonderful film with a warm heart",
+        "--text",
+        "服务太差了",
+    )
     assert predicted.returncode == 0, predicted.stderr
     lines = [json.loads(line) for line in predicted.stdout.splitlines()]
     assert len(lines) == 2
@@ -51,10 +74,21 @@ def test_train_predict_evaluate_export_round_trip(reviews_csv, tmp_path):
 def test_train_from_a_config_file_with_a_flag_overriding_it(reviews_csv, tmp_path, capsys):
     config = tmp_path / "run.toml"
     config.write_text(
-        f'data = "{reviews_csv.name}"\nepochs = 5\nbatch_size = 16\nmax_length = 32\n', encoding="utf-8"
+        f'data = "{reviews_csv.name}"\nepochs = 5\nbatch_size = 16\nmax_length = 32\n',
+        encoding="utf-8",
     )
     code = main(
-        ["train", "--config", str(config), "--epochs", "1", "--dropout", "0.1", "--output", str(tmp_path / "run")]
+        [
+            "train",
+            "--config",
+            str(config),
+            "--epochs",
+            "1",
+            "--dropout",
+            "0.1",
+            "--output",
+            str(tmp_path / "run"),
+        ]
     )
     assert code == 0, capsys.readouterr().err
     saved = (tmp_path / "run" / "config.toml").read_text(encoding="utf-8")
@@ -71,7 +105,9 @@ def test_the_saved_config_reproduces_the_run(trained_run, tmp_path, capsys):
     assert main(["train", "--config", str(tmp_path / "again.toml")]) == 0
     first = json.loads((trained_run / "eval_results.json").read_text())
     second = json.loads((tmp_path / "again" / "eval_results.json").read_text())
-    assert first["accuracy"] == second["accuracy"] and first["loss"] == pytest.approx(second["loss"], abs=1e-6)
+    assert first["accuracy"] == second["accuracy"] and first["loss"] == pytest.approx(
+        second["loss"], abs=1e-6
+    )
 
 
 def write(path: Path, text: str) -> Path:
@@ -81,20 +117,40 @@ def write(path: Path, text: str) -> Path:
 
 BAD_TRAIN_INPUTS = {
     "missing file": (lambda d: ["--data", str(d / "nope.csv")], "does not exist"),
-    "unreadable file": (lambda d: ["--data", str(write(d / "x.parquet", "not parquet"))], "cannot read x.parquet"),
-    "missing column": (lambda d: ["--data", str(d / "ok.csv"), "--text-column", "body"], "no column 'body'"),
-    "one class": (lambda d: ["--data", str(write(d / "one.csv", "text,label\na,x\nb,x\n"))], "at least two"),
-    "empty text": (lambda d: ["--data", str(write(d / "empty.csv", "text,label\n,x\n ,y\n"))], "is empty"),
-    "unknown model": (lambda d: ["--data", str(d / "ok.csv"), "--model", "no-such-model"], "unknown model"),
+    "unreadable file": (
+        lambda d: ["--data", str(write(d / "x.parquet", "not parquet"))],
+        "cannot read x.parquet",
+    ),
+    "missing column": (
+        lambda d: ["--data", str(d / "ok.csv"), "--text-column", "body"],
+        "no column 'body'",
+    ),
+    "one class": (
+        lambda d: ["--data", str(write(d / "one.csv", "text,label\na,x\nb,x\n"))],
+        "at least two",
+    ),
+    "empty text": (
+        lambda d: ["--data", str(write(d / "empty.csv", "text,label\n,x\n ,y\n"))],
+        "is empty",
+    ),
+    "unknown model": (
+        lambda d: ["--data", str(d / "ok.csv"), "--model", "no-such-model"],
+        "unknown model",
+    ),
     "bad number": (lambda d: ["--data", str(d / "ok.csv"), "--epochs", "two"], "invalid int value"),
     "bad range": (lambda d: ["--data", str(d / "ok.csv"), "--lr", "-3"], "learning_rate must be"),
     "bad dropout": (lambda d: ["--data", str(d / "ok.csv"), "--dropout", "1.5"], "dropout must be"),
-    "bad precision": (lambda d: ["--data", str(d / "ok.csv"), "--precision", "int3"], "unknown precision"),
+    "bad precision": (
+        lambda d: ["--data", str(d / "ok.csv"), "--precision", "int3"],
+        "unknown precision",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", BAD_TRAIN_INPUTS)
-def test_bad_training_input_is_one_line_exit_2_and_writes_nothing(case, tmp_path, reviews_csv, isolated_home):
+def test_bad_training_input_is_one_line_exit_2_and_writes_nothing(
+    case, tmp_path, reviews_csv, isolated_home
+):
     reviews_csv.rename(tmp_path / "ok.csv")
     make_args, message = BAD_TRAIN_INPUTS[case]
     done = run_cli("train", *make_args(tmp_path), "--output", str(tmp_path / "run"))
@@ -153,7 +209,15 @@ def test_rotten_tomatoes_end_to_end_reaches_075_on_its_test_split(tmp_path):
         pytest.skip("../shared/data/rotten_tomatoes is not present")
     splits = rotten_tomatoes_splits(tmp_path / "rt", train_size=3000)
     run_dir = tmp_path / "run"
-    done = run_cli("train", "--data", str(splits["train"]), "--eval-data", str(splits["dev"]), "--output", str(run_dir))
+    done = run_cli(
+        "train",
+        "--data",
+        str(splits["train"]),
+        "--eval-data",
+        str(splits["dev"]),
+        "--output",
+        str(run_dir),
+    )
     assert done.returncode == 0, done.stderr
     evaluated = run_cli("evaluate", str(run_dir), "--data", str(splits["test"]))
     assert evaluated.returncode == 0, evaluated.stderr

@@ -17,9 +17,14 @@ transformers = pytest.importorskip("transformers")
 def build_classifier(folder, labels=None, dropout=None):
     """A sequence classifier: a fresh head for `labels`, or the folder's own head."""
     loaded = build_model(
-        folder, SEQUENCE_CLASSIFICATION, len(labels or [0, 1]), keep_head=labels is None, dropout=dropout
+        folder,
+        SEQUENCE_CLASSIFICATION,
+        len(labels or [0, 1]),
+        keep_head=labels is None,
+        dropout=dropout,
     )
     return loaded.model, labels, loaded.fresh
+
 
 TEXTS = [
     "The film was a delight from start to finish.",
@@ -54,15 +59,22 @@ def test_minilm_hidden_states_match_transformers_bert_model():
 def test_our_tokenizer_gives_the_ids_transformers_gives():
     folder = default_model_path()
     ids, _ = _batch(folder)
-    ref = transformers.AutoTokenizer.from_pretrained(folder)(TEXTS, padding=True, return_tensors="pt")
+    ref = transformers.AutoTokenizer.from_pretrained(folder)(
+        TEXTS, padding=True, return_tensors="pt"
+    )
     assert torch.equal(ids, ref["input_ids"])
 
 
 @pytest.mark.parametrize("weights_file", ["safetensors", "bin"])
 def test_random_bert_checkpoint_loads_from_either_weights_file(tmp_path, weights_file):
     config = transformers.BertConfig(
-        vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=64, max_position_embeddings=64, hidden_act="gelu_new",
+        vocab_size=120,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        hidden_act="gelu_new",
     )
     torch.manual_seed(0)
     reference = transformers.BertForSequenceClassification(config).eval()
@@ -87,7 +99,11 @@ def test_a_checkpoint_that_does_not_fit_the_config_names_the_weight(tmp_path):
     from workbench.errors import UserError
 
     config = transformers.BertConfig(
-        vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
     )
     transformers.BertModel(config).save_pretrained(tmp_path)
     state = transformers.BertModel(config).state_dict()

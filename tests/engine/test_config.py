@@ -9,7 +9,9 @@ from workbench.errors import UserError
 
 
 def test_toml_round_trip_gives_an_equal_config(tmp_path):
-    config = RunConfig(data=str(tmp_path / "d.csv"), text_column='the "text"', epochs=3, learning_rate=3e-5)
+    config = RunConfig(
+        data=str(tmp_path / "d.csv"), text_column='the "text"', epochs=3, learning_rate=3e-5
+    )
     path = tmp_path / "run.toml"
     path.write_text(config.to_toml(), encoding="utf-8")
     assert RunConfig.from_toml(path) == config
@@ -26,8 +28,8 @@ def test_relative_data_paths_are_relative_to_the_config_file(tmp_path):
     ("values", "message"),
     [
         ({"epochs": 0}, "epochs must be between 1 and 10000"),
-            ({"epochs": 10**9}, "epochs must be between 1 and 10000"),
-            ({"seed": 2**32}, "seed must be between 0 and 4294967295"),
+        ({"epochs": 10**9}, "epochs must be between 1 and 10000"),
+        ({"seed": 2**32}, "seed must be between 0 and 4294967295"),
         ({"batch_size": "8"}, "batch_size must be a whole number"),
         ({"learning_rate": -1.0}, "learning_rate must be greater than 0"),
         ({"precision": "int4"}, "unknown precision 'int4'"),

@@ -33,7 +33,9 @@ def test_every_supported_format_reads_to_the_same_table(tmp_path, suffix):
     elif suffix == ".tsv":
         frame.to_csv(path, index=False, sep="\t")
     elif suffix == ".jsonl":
-        path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in ROWS), encoding="utf-8")
+        path.write_text(
+            "\n".join(json.dumps(r, ensure_ascii=False) for r in ROWS), encoding="utf-8"
+        )
     elif suffix == ".json":
         path.write_text(json.dumps(ROWS, ensure_ascii=False), encoding="utf-8")
     else:
@@ -45,7 +47,9 @@ def test_every_supported_format_reads_to_the_same_table(tmp_path, suffix):
 
 
 def test_columns_are_guessed_by_content_when_names_do_not_say(tmp_path):
-    frame = pd.DataFrame({"a": ["x", "y", "x", "y"], "b": ["long words here"] * 2 + ["other long text"] * 2})
+    frame = pd.DataFrame(
+        {"a": ["x", "y", "x", "y"], "b": ["long words here"] * 2 + ["other long text"] * 2}
+    )
     guess = guess_columns(frame)
     assert guess == type(guess)(text="b", label="a")
 
@@ -111,7 +115,10 @@ def test_labels_unknown_to_the_model_are_named():
 
 def test_what_the_reader_detected_is_said(tmp_path):
     path = tmp_path / "news.csv"
-    rows = [f'{1 + i % 4},"Headline number {i} about markets","A long description of story {i}, with words"' for i in range(40)]
+    rows = [
+        f'{1 + i % 4},"Headline number {i} about markets","A long description of story {i}, with words"'
+        for i in range(40)
+    ]
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     frame = load_table(path)
     assert list(frame.columns) == ["column_1", "column_2", "column_3"] and len(frame) == 40
@@ -121,7 +128,10 @@ def test_what_the_reader_detected_is_said(tmp_path):
 
 def test_a_semicolon_file_is_read_with_its_delimiter_named(tmp_path):
     path = tmp_path / "excel.csv"
-    path.write_text("text;label\n" + "".join(f"review {i} was fine;{i % 2}\n" for i in range(20)), encoding="utf-8")
+    path.write_text(
+        "text;label\n" + "".join(f"review {i} was fine;{i % 2}\n" for i in range(20)),
+        encoding="utf-8",
+    )
     frame = load_table(path)
     assert list(frame.columns) == ["text", "label"]
     assert any("semicolon" in n for n in frame.attrs["notices"])

@@ -31,5 +31,13 @@ def test_api_functions_survive_their_modules_being_imported(trained_run, reviews
     first = engine.evaluate(trained_run, reviews_csv)
     second = engine.evaluate(trained_run, reviews_csv)
     assert first["accuracy"] == second["accuracy"]
-    for name in ("train", "evaluate", "load_predictor", "export_model", "list_tasks", "describe_model", "diagnose"):
+    for name in (
+        "train",
+        "evaluate",
+        "load_predictor",
+        "export_model",
+        "list_tasks",
+        "describe_model",
+        "diagnose",
+    ):
         assert callable(getattr(engine, name)), name

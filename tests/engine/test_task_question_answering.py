@@ -487,7 +487,9 @@ def test_a_run_predicts_answers_with_character_offsets(qa_run):
         for other in answer["top_k"]:
             assert context[other["start"] : other["end"]] == other["answer"]
     metrics = evaluate(qa_run, qa_run.parent / "people.json")
-    assert metrics["num_examples"] == 18 and 0 <= metrics["f1"] <= 1 and "examples" in metrics  # the rows behind the metrics, for the GUI
+    assert (
+        metrics["num_examples"] == 18 and 0 <= metrics["f1"] <= 1 and "examples" in metrics
+    )  # the rows behind the metrics, for the GUI
 
 
 @pytest.mark.slow

@@ -222,7 +222,9 @@ def test_export_gives_transformers_the_same_values(stsb_run, tmp_path):
 def test_evaluate_reports_pearson_spearman_and_mse(stsb_run, tmp_path):
     metrics = evaluate(stsb_run, write_stsb(tmp_path / "dev.tsv", repeats=1))
     assert {"pearson", "spearman", "mse", "loss", "num_examples"} <= set(metrics)
-    assert len(metrics["examples"]) == metrics["num_examples"]  # [text, true, predicted] for the scatter
+    assert (
+        len(metrics["examples"]) == metrics["num_examples"]
+    )  # [text, true, predicted] for the scatter
 
 
 def test_a_single_text_model_predicts_from_text_alone(tmp_path):

@@ -17,15 +17,25 @@ from workbench.config import RunConfig
 from workbench.engine import load_predictor, train
 from workbench.engine.events import StepLogged
 
-REFERENCE = json.loads((Path(__file__).parent / "data" / "text_classification_reference.json").read_text("utf-8"))
+REFERENCE = json.loads(
+    (Path(__file__).parent / "data" / "text_classification_reference.json").read_text("utf-8")
+)
 
 
 def test_text_classification_gives_the_foundations_results_at_the_same_seed(tmp_path):
     data = write_reviews(tmp_path / "reviews.csv", repeats=4)
     events = []
     config = RunConfig(
-        data=str(data), output=str(tmp_path / "run"), epochs=2, batch_size=8, max_length=32,
-        learning_rate=2e-4, log_every_steps=1, precision="fp32", dropout=0.1, eval_every_steps=1000,
+        data=str(data),
+        output=str(tmp_path / "run"),
+        epochs=2,
+        batch_size=8,
+        max_length=32,
+        learning_rate=2e-4,
+        log_every_steps=1,
+        precision="fp32",
+        dropout=0.1,
+        eval_every_steps=1000,
     )
     result = train(config, on_event=events.append)
     losses = [e.loss for e in events if isinstance(e, StepLogged)]

@@ -16,7 +16,9 @@ from workbench.errors import UserError
 
 
 def small_config(data, **overrides) -> RunConfig:
-    values = dict(data=str(data), epochs=1, batch_size=8, max_length=32, log_every_steps=1, learning_rate=2e-4)
+    values = dict(
+        data=str(data), epochs=1, batch_size=8, max_length=32, log_every_steps=1, learning_rate=2e-4
+    )
     values.update(overrides)
     return RunConfig(**values)
 
@@ -26,15 +28,32 @@ def test_a_run_writes_config_metrics_results_and_model(trained_run):
     assert config["text_column"] == "text" and config["label_column"] == "label"
     assert config["output"] == str(trained_run)
     results = json.loads((trained_run / "eval_results.json").read_text(encoding="utf-8"))
-    for key in ("accuracy", "f1_macro", "loss", "train_examples_per_second", "train_seconds", "report", "confusion_matrix"):
+    for key in (
+        "accuracy",
+        "f1_macro",
+        "loss",
+        "train_examples_per_second",
+        "train_seconds",
+        "report",
+        "confusion_matrix",
+    ):
         assert key in results
     assert results["status"] == "completed"
     assert sum(map(sum, results["confusion_matrix"])) == results["num_examples"]
-    kinds = [json.loads(line)["kind"] for line in (trained_run / "metrics.jsonl").read_text().splitlines()]
-    assert kinds[-1] == "finished" and "run_started" in kinds and "step" in kinds and "eval" in kinds
+    kinds = [
+        json.loads(line)["kind"]
+        for line in (trained_run / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert (
+        kinds[-1] == "finished" and "run_started" in kinds and "step" in kinds and "eval" in kinds
+    )
     model = trained_run / "model"
-    assert {"config.json", "model.safetensors", "tokenizer.json", "vocab.txt"} <= {p.name for p in model.iterdir()}
-    assert not [p for p in trained_run.iterdir() if p.name.startswith(".")], "temporary files left behind"
+    assert {"config.json", "model.safetensors", "tokenizer.json", "vocab.txt"} <= {
+        p.name for p in model.iterdir()
+    }
+    assert not [p for p in trained_run.iterdir() if p.name.startswith(".")], (
+        "temporary files left behind"
+    )
 
 
 def test_the_model_learns_the_small_dataset(trained_run):
@@ -48,7 +67,10 @@ def test_the_model_learns_the_small_dataset(trained_run):
 
 def test_events_arrive_in_order_and_end_with_finished(reviews_csv, tmp_path):
     events = []
-    result = train(small_config(reviews_csv, output=str(tmp_path / "run"), eval_every_steps=3), on_event=events.append)
+    result = train(
+        small_config(reviews_csv, output=str(tmp_path / "run"), eval_every_steps=3),
+        on_event=events.append,
+    )
     started = [e for e in events if isinstance(e, RunStarted)]
     steps = [e for e in events if isinstance(e, StepLogged)]
     evals = [e for e in events if isinstance(e, EvalFinished)]
@@ -116,7 +138,9 @@ def test_a_non_finite_loss_fails_the_run_with_a_message(reviews_csv, tmp_path, m
 
     monkeypatch.setattr(TextClassification, "loss", loss_turning_nan)
     events = []
-    result = train(small_config(reviews_csv, output=str(tmp_path / "run"), epochs=3), on_event=events.append)
+    result = train(
+        small_config(reviews_csv, output=str(tmp_path / "run"), epochs=3), on_event=events.append
+    )
     assert result.status == "failed"
     assert "the training loss became nan at step 3" in result.error
     assert "lower the learning rate (--lr)" in result.error

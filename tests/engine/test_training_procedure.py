@@ -15,7 +15,14 @@ from workbench.errors import UserError
 
 
 def config(data, tmp_path, **overrides) -> RunConfig:
-    values = dict(data=str(data), output=str(tmp_path / "run"), epochs=1, batch_size=4, max_length=32, learning_rate=2e-4)
+    values = dict(
+        data=str(data),
+        output=str(tmp_path / "run"),
+        epochs=1,
+        batch_size=4,
+        max_length=32,
+        learning_rate=2e-4,
+    )
     values.update(overrides)
     return RunConfig(**values)
 
@@ -31,7 +38,9 @@ def test_a_run_is_evaluated_at_least_five_times_by_default(reviews_csv, tmp_path
     assert result.metrics["accuracy"] == evals[-1].metrics["accuracy"]
 
 
-def test_evaluations_during_training_use_a_fixed_sample_and_the_last_uses_all(reviews_csv, tmp_path):
+def test_evaluations_during_training_use_a_fixed_sample_and_the_last_uses_all(
+    reviews_csv, tmp_path
+):
     events = []
     train(config(reviews_csv, tmp_path, eval_sample=3, eval_split=0.2), on_event=events.append)
     evals = [e.metrics for e in events if isinstance(e, EvalFinished)]
@@ -77,7 +86,9 @@ def test_class_weights_are_computed_from_the_training_labels(tmp_path):
     assert weights[0] == pytest.approx(3 * weights[1])  # three times rarer, three times the weight
 
 
-def test_a_model_that_cannot_do_the_task_is_refused_before_any_work(reviews_csv, tmp_path, monkeypatch):
+def test_a_model_that_cannot_do_the_task_is_refused_before_any_work(
+    reviews_csv, tmp_path, monkeypatch
+):
     from workbench.engine.models import registry
 
     bert = registry.load_family("bert")

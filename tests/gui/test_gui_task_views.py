@@ -23,6 +23,7 @@ from workbench.gui.widgets.examples_table import Column, ExamplesTableWidget
 
 LEFT = Qt.MouseButton.LeftButton
 
+
 def make_evaluate(qtbot, task: str = "text-classification", **kwargs) -> EvaluatePanel:
     panel = EvaluatePanel(**kwargs)
     qtbot.addWidget(panel)

@@ -66,7 +66,9 @@ def export_formats() -> list[dict[str, str]]:
     """The export formats there are: name, title, description (CLI choices, GUI list)."""
     from workbench.engine.export import all_exporters
 
-    return [{"name": e.name, "title": e.title, "description": e.description} for e in all_exporters()]
+    return [
+        {"name": e.name, "title": e.title, "description": e.description} for e in all_exporters()
+    ]
 
 
 def list_tasks() -> list[dict[str, Any]]:

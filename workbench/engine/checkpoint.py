@@ -56,7 +56,9 @@ def save_folder(
         if k not in tied
     }
     save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
-    (folder / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (folder / "config.json").write_text(
+        json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     for name in TOKENIZER_FILES:
         if (tokenizer_source / name).exists():
             shutil.copyfile(tokenizer_source / name, folder / name)

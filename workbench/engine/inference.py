@@ -34,7 +34,9 @@ def run_model(
         for positions in sorted_batches(features.lengths, batch_size):
             if should_stop is not None and should_stop():
                 return None
-            batch = task.collate(features, positions, pad_id, precision.pad_multiple, training=False)
+            batch = task.collate(
+                features, positions, pad_id, precision.pad_multiple, training=False
+            )
             batch = {k: v.to(device) for k, v in batch.items()}
             with precision.autocast():
                 logits = task.forward(model, batch)

@@ -65,7 +65,9 @@ class TextTokenizer:
         backend.no_padding()
         backend.no_truncation()
         self.template = _read_template(backend)
-        self._byte_level = '"ByteLevel"' in json.dumps(json.loads(backend.to_str()).get("pre_tokenizer"))
+        self._byte_level = '"ByteLevel"' in json.dumps(
+            json.loads(backend.to_str()).get("pre_tokenizer")
+        )
         self.mask_id = _first_id(backend, _MASK_CANDIDATES)
         self.unk_id = _first_id(backend, _UNK_CANDIDATES)
         self.special_ids = frozenset(
@@ -123,7 +125,9 @@ class TextTokenizer:
         if truncation == "tail":
             return [enc.ids for enc in self._backend.encode_batch(list(texts))]
         if truncation not in TRUNCATIONS:
-            raise UserError(f"unknown truncation {truncation!r}; choose one of: {', '.join(TRUNCATIONS)}")
+            raise UserError(
+                f"unknown truncation {truncation!r}; choose one of: {', '.join(TRUNCATIONS)}"
+            )
         budget = max(self.max_length - self.template.single_extra, 1)
         out = []
         for content in self.encode_content(texts):
@@ -136,7 +140,9 @@ class TextTokenizer:
             out.append(self.template.single(content))
         return out
 
-    def encode_pairs(self, firsts: list[str], seconds: list[str]) -> tuple[list[list[int]], list[list[int]]]:
+    def encode_pairs(
+        self, firsts: list[str], seconds: list[str]
+    ) -> tuple[list[list[int]], list[list[int]]]:
         """(ids, token type ids) per pair, the longer text cut first to fit max_length."""
         encodings = self._backend.encode_batch(list(zip(firsts, seconds, strict=True)))
         return [e.ids for e in encodings], [e.type_ids for e in encodings]
@@ -145,7 +151,9 @@ class TextTokenizer:
     def encode_content(self, texts: list[str]) -> list[list[int]]:
         return [e.ids for e in self.encode_untruncated(texts)]
 
-    def encode_untruncated(self, texts: list[str] | list[list[str]], words: bool = False) -> list[Encoding]:
+    def encode_untruncated(
+        self, texts: list[str] | list[list[str]], words: bool = False
+    ) -> list[Encoding]:
         """Encodings without special tokens or truncation; `words=True` takes pre-split words
         (then `Encoding.word_ids` maps tokens back to them). Offsets are character spans."""
         self._backend.no_truncation()

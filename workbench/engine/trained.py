@@ -54,7 +54,11 @@ def saved_task_name(raw: dict[str, Any], family: Family) -> str | None:
 
 
 def model_config(
-    source: dict[str, Any], family: Family, task: Task, meta: dict[str, Any], settings: dict[str, Any]
+    source: dict[str, Any],
+    family: Family,
+    task: Task,
+    meta: dict[str, Any],
+    settings: dict[str, Any],
 ) -> dict[str, Any]:
     """config.json of a trained model: the source's settings, the head's architecture, the
     task's export fields, and the workbench block."""

@@ -119,7 +119,9 @@ def stratified_split(
     return data.subset(train), data.subset(held)
 
 
-def stratified_indices(label_ids: list[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+def stratified_indices(
+    label_ids: list[int], fraction: float, seed: int
+) -> tuple[list[int], list[int]]:
     """(kept, held-out) indices: `fraction` of each class held out, seeded."""
     rng = np.random.default_rng(seed)
     labels = np.asarray(label_ids)
@@ -136,7 +138,9 @@ def stratified_indices(label_ids: list[int], fraction: float, seed: int) -> tupl
     held_set = set(held)
     train = [i for i in range(len(labels)) if i not in held_set]
     if not held:
-        raise UserError("too few examples to hold out a validation split; add data or give --eval-data")
+        raise UserError(
+            "too few examples to hold out a validation split; add data or give --eval-data"
+        )
     return train, sorted(held)
 
 

@@ -21,7 +21,16 @@ from workbench.engine.data.squad_json import looks_like_squad, read_squad
 from workbench.errors import UserError
 
 SUPPORTED_SUFFIXES = (
-    ".csv", ".tsv", ".txt", ".jsonl", ".json", ".parquet", ".xlsx", ".conll", ".iob", ".bio",
+    ".csv",
+    ".tsv",
+    ".txt",
+    ".jsonl",
+    ".json",
+    ".parquet",
+    ".xlsx",
+    ".conll",
+    ".iob",
+    ".bio",
 )
 _CONLL_SUFFIXES = (".conll", ".iob", ".bio")
 _HEADER = {"auto": None, "yes": True, "no": False}
@@ -33,7 +42,9 @@ def load_table(path: str | Path, header: str = "auto") -> pd.DataFrame:
     path = Path(path).expanduser()
     if not path.exists():
         if path.is_symlink():
-            raise UserError(f"data file {path} is a link to nothing (a dangling symlink); check the path")
+            raise UserError(
+                f"data file {path} is a link to nothing (a dangling symlink); check the path"
+            )
         raise UserError(f"data file {path} does not exist; check the path")
     if path.is_dir():
         frame = read_class_folders(path)
@@ -51,7 +62,9 @@ def load_table(path: str | Path, header: str = "auto") -> pd.DataFrame:
     try:
         if suffix in _CONLL_SUFFIXES or (suffix == ".txt" and looks_like_conll(path)):
             frame = read_conll(path)
-            notices.append(f"read {path.name} as a CoNLL file (one token per line, tag in the last column)")
+            notices.append(
+                f"read {path.name} as a CoNLL file (one token per line, tag in the last column)"
+            )
         elif suffix in (".csv", ".tsv") or (suffix == ".txt" and _has_tabs(path)):
             frame = _read_delimited(path, header, notices)
         elif suffix == ".txt":
@@ -72,7 +85,9 @@ def load_table(path: str | Path, header: str = "auto") -> pd.DataFrame:
     except UserError:
         raise
     except UnicodeDecodeError:
-        raise UserError(f"cannot read {path.name}: it is not UTF-8 text; save it as UTF-8") from None
+        raise UserError(
+            f"cannot read {path.name}: it is not UTF-8 text; save it as UTF-8"
+        ) from None
     except (ValueError, OSError, pd.errors.ParserError, ImportError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"cannot read {path.name} as {suffix[1:]}: {first_line}") from None

@@ -34,7 +34,9 @@ class Exporter:
         if not source.exists():
             raise UserError(f"{source} does not exist; give a run folder")
         if (source / "config.toml").exists() and not (source / "model").exists():
-            raise UserError(f"run {source} has no trained model to export (it failed or is still running)")
+            raise UserError(
+                f"run {source} has no trained model to export (it failed or is still running)"
+            )
         trained = load_trained(source)
         reason = self.refuse(trained)
         if reason:
@@ -44,7 +46,9 @@ class Exporter:
         if output == folder or folder in output.parents:
             raise UserError("choose an export folder outside the run's model folder")
         if output.exists() and (not output.is_dir() or any(output.iterdir())):
-            raise UserError(f"export folder {output} already exists and is not empty; choose a new folder")
+            raise UserError(
+                f"export folder {output} already exists and is not empty; choose a new folder"
+            )
         staging = runs.staging_dir_for(output)
         try:
             self.write(trained, staging)

@@ -34,7 +34,9 @@ PROBE_TEXTS = ["A short probe sentence.", "Ein zweiter Satz, länger als der ers
 class HuggingFaceExporter(Exporter):
     name = "hf"
     title = "Hugging Face folder"
-    description = "config.json, safetensors weights and tokenizer; loads with AutoModelFor… in transformers"
+    description = (
+        "config.json, safetensors weights and tokenizer; loads with AutoModelFor… in transformers"
+    )
 
     def write(self, trained: TrainedModel, staging: Path) -> None:
         for name in MODEL_FILES:
@@ -46,7 +48,9 @@ class HuggingFaceExporter(Exporter):
         copy = load_trained(written)
         for ours, theirs in zip(_probe(trained), _probe(copy), strict=True):
             if ours.shape != theirs.shape or float(np.abs(ours - theirs).max(initial=0.0)) > 1e-5:
-                raise UserError("the exported model does not reproduce the trained one; nothing was written")
+                raise UserError(
+                    "the exported model does not reproduce the trained one; nothing was written"
+                )
 
 
 def _probe(trained: TrainedModel) -> list[np.ndarray]:

@@ -59,7 +59,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
-def cross_entropy(logits: np.ndarray, label_ids: np.ndarray, weights: np.ndarray | None = None) -> float:
+def cross_entropy(
+    logits: np.ndarray, label_ids: np.ndarray, weights: np.ndarray | None = None
+) -> float:
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     picked = -log_probs[np.arange(len(label_ids)), label_ids]

@@ -46,7 +46,9 @@ _ENCODER_HEADS = (SEQUENCE_CLASSIFICATION, TOKEN_CLASSIFICATION, QUESTION_ANSWER
 FAMILIES = {
     "bert": FamilyEntry("workbench.engine.models.bert", ("bert",), (*_ENCODER_HEADS, PRETRAINING)),
     "roberta": FamilyEntry("workbench.engine.models.roberta", ("roberta",), _ENCODER_HEADS),
-    "distilbert": FamilyEntry("workbench.engine.models.distilbert", ("distilbert",), _ENCODER_HEADS),
+    "distilbert": FamilyEntry(
+        "workbench.engine.models.distilbert", ("distilbert",), _ENCODER_HEADS
+    ),
 }
 
 

@@ -51,7 +51,9 @@ class Rows:
     def __init__(self, columns: dict[str, list[Any]]) -> None:
         lengths = {len(v) for v in columns.values()}
         if len(lengths) > 1:
-            raise ValueError(f"columns of different lengths: { {k: len(v) for k, v in columns.items()} }")
+            raise ValueError(
+                f"columns of different lengths: { {k: len(v) for k, v in columns.items()} }"
+            )
         self.columns = columns
 
     def __len__(self) -> int:
@@ -205,7 +207,9 @@ class Task:
         order = rng.permutation(len(rows))
         held = max(1, int(round(len(rows) * fraction)))
         if len(rows) < 2:
-            raise UserError("too few examples to hold out a validation split; add data or give --eval-data")
+            raise UserError(
+                "too few examples to hold out a validation split; add data or give --eval-data"
+            )
         return rows.subset(sorted(order[held:])), rows.subset(sorted(order[:held]))
 
     # ---- the model ------------------------------------------------------------------------
@@ -237,7 +241,9 @@ class Task:
         """Refuse a model that cannot do this task, before any work (after the head check)."""
 
     # ---- tensors --------------------------------------------------------------------------
-    def encode(self, rows: Rows, tokenizer: TextTokenizer, config: RunConfig, meta: dict[str, Any]) -> Features:
+    def encode(
+        self, rows: Rows, tokenizer: TextTokenizer, config: RunConfig, meta: dict[str, Any]
+    ) -> Features:
         raise NotImplementedError
 
     def collate(
@@ -250,7 +256,9 @@ class Task:
     def forward(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> Any:
         return model(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
 
-    def loss(self, logits: Any, batch: dict[str, torch.Tensor], meta: dict[str, Any]) -> torch.Tensor:
+    def loss(
+        self, logits: Any, batch: dict[str, torch.Tensor], meta: dict[str, Any]
+    ) -> torch.Tensor:
         raise NotImplementedError
 
     def gather(self, logits: Any, batch: dict[str, torch.Tensor]) -> list[np.ndarray]:
@@ -258,14 +266,20 @@ class Task:
         return list(logits.float().cpu().numpy())
 
     # ---- results --------------------------------------------------------------------------
-    def tune(self, outputs: list[np.ndarray], features: Features, rows: Rows, meta: dict[str, Any]) -> dict[str, Any]:
+    def tune(
+        self, outputs: list[np.ndarray], features: Features, rows: Rows, meta: dict[str, Any]
+    ) -> dict[str, Any]:
         """Meta updates learned on validation data after training (a decision threshold)."""
         return {}
 
-    def metrics(self, outputs: list[np.ndarray], features: Features, rows: Rows, meta: dict[str, Any]) -> dict[str, Any]:
+    def metrics(
+        self, outputs: list[np.ndarray], features: Features, rows: Rows, meta: dict[str, Any]
+    ) -> dict[str, Any]:
         raise NotImplementedError
 
-    def predict(self, outputs: list[np.ndarray], features: Features, rows: Rows, meta: dict[str, Any]) -> list[dict[str, Any]]:
+    def predict(
+        self, outputs: list[np.ndarray], features: Features, rows: Rows, meta: dict[str, Any]
+    ) -> list[dict[str, Any]]:
         raise NotImplementedError
 
     def inputs_for(self, meta: dict[str, Any]) -> tuple[str, ...]:

@@ -117,7 +117,9 @@ class TextClassification(Task):
         ]
 
 
-def example_predictions(rows: Rows, probs: np.ndarray, labels: list[str], limit: int = 5000) -> list:
+def example_predictions(
+    rows: Rows, probs: np.ndarray, labels: list[str], limit: int = 5000
+) -> list:
     """The examples behind the confusion matrix: [text, true id, predicted id, probability
     of the prediction, loss], at most `limit` (the GUI lists a cell's examples from these)."""
     targets = np.asarray(rows["label"])

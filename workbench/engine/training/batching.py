@@ -55,7 +55,9 @@ SEQUENCE_PADDING = {"token_type_ids": 0, "special_tokens_mask": 1}
 IGNORE_INDEX = -100
 
 
-def collate_features(features, indices: list[int], pad_id: int, multiple_of: int = 1) -> dict[str, torch.Tensor]:
+def collate_features(
+    features, indices: list[int], pad_id: int, multiple_of: int = 1
+) -> dict[str, torch.Tensor]:
     """A batch of `Features` rows: every sequence padded to the longest in the batch (rounded
     up to `multiple_of`), an attention mask, and the per-feature values stacked."""
     ids, mask = collate(features.sequences["input_ids"], indices, pad_id, multiple_of)

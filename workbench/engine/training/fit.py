@@ -172,7 +172,9 @@ def _step(plan: TrainPlan, state: TrainState, model: nn.Module, batch: Batch) ->
     return loss
 
 
-def _track_best(plan: TrainPlan, state: TrainState, metrics: dict[str, Any], sink: EventSink) -> bool:
+def _track_best(
+    plan: TrainPlan, state: TrainState, metrics: dict[str, Any], sink: EventSink
+) -> bool:
     value = metrics.get(plan.primary_metric)
     if not isinstance(value, (int, float)) or not math.isfinite(value):
         return False

@@ -52,7 +52,9 @@ def pick_device(requested: str) -> torch.device:
     if requested == "cuda" and not torch.cuda.is_available():
         raise UserError("device cuda was asked for but no CUDA GPU is available; use --device auto")
     if requested == "mps" and not torch.backends.mps.is_available():
-        raise UserError("device mps was asked for but Apple MPS is not available; use --device auto")
+        raise UserError(
+            "device mps was asked for but Apple MPS is not available; use --device auto"
+        )
     return torch.device(requested)
 
 
@@ -77,7 +79,9 @@ def pick_precision(requested: str, device: torch.device) -> Precision:
     # end to end, bf16 autocast trained slower than fp32 on every CPU kind we met: 0.65x on an
     # AMX Xeon (whose bf16 matmuls are faster), ~0.05x on AVX-512 with length-grouped shapes,
     # ~0.02x on AVX2. So `auto` is fp32 on every CPU; --precision bf16 is there to try.
-    return Precision("fp32", device, "bf16 autocast trains slower than fp32 on CPUs; fp32 is faster here")
+    return Precision(
+        "fp32", device, "bf16 autocast trains slower than fp32 on CPUs; fp32 is faster here"
+    )
 
 
 @functools.lru_cache(maxsize=1)

@@ -81,7 +81,9 @@ def prepare(config: RunConfig) -> Prepared:
     """Read and check data, columns and model; raise UserError for anything wrong."""
     config.validate()
     if not config.data:
-        raise UserError("no training data given; pass --data FILE (CSV, TSV, JSONL, JSON or Parquet)")
+        raise UserError(
+            "no training data given; pass --data FILE (CSV, TSV, JSONL, JSON or Parquet)"
+        )
     task = get_task(config.task)
     config = config.with_task_defaults()
     model_folder = resolve_model(config.model)
@@ -116,7 +118,9 @@ def open_run_dir(config: RunConfig) -> Path:
     if config.output:
         run_dir = Path(config.output).expanduser()
         if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-            raise UserError(f"run folder {run_dir} already exists and is not empty; choose a new --output")
+            raise UserError(
+                f"run folder {run_dir} already exists and is not empty; choose a new --output"
+            )
         run_dir.mkdir(parents=True, exist_ok=True)
         return run_dir.resolve()
     return runs.new_run_dir()
@@ -133,7 +137,9 @@ class Reporter:
     def emit(self, event: Event) -> None:
         record = event_to_dict(event)
         if isinstance(record.get("metrics"), dict):
-            record["metrics"] = _compact(record["metrics"], keep_report=isinstance(event, RunFinished))
+            record["metrics"] = _compact(
+                record["metrics"], keep_report=isinstance(event, RunFinished)
+            )
         record["time"] = time.time()
         self._metrics.write(record)
         line = _log_line(event)
@@ -164,7 +170,9 @@ def _log_line(event: Event) -> str | None:
     if isinstance(event, EvalFinished | RunFinished):
         metrics = event.metrics or {}
         scalars = ", ".join(
-            f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float | int) and not isinstance(v, bool)
+            f"{k} {v:.4g}"
+            for k, v in metrics.items()
+            if isinstance(v, float | int) and not isinstance(v, bool)
         )
         if isinstance(event, EvalFinished):
             return f"evaluation at step {event.step}: {scalars}"
@@ -261,7 +269,9 @@ def build(
         return length_grouped_batches(lengths, config.batch_size, config.seed + epoch)
 
     def make_batch(indices: list[int]) -> dict[str, torch.Tensor]:
-        batch = task.collate(train_features, indices, tokenizer.pad_id, precision.pad_multiple, True)
+        batch = task.collate(
+            train_features, indices, tokenizer.pad_id, precision.pad_multiple, True
+        )
         return {k: v.to(runtime.device) for k, v in batch.items()}
 
     def loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -272,7 +282,12 @@ def build(
     def evaluate(final: bool) -> dict[str, Any] | None:
         rows, features = (data.eval, eval_features) if final else (sample_rows, sample_features)
         outputs = run_model(
-            model, task, features, tokenizer.pad_id, precision, should_stop=None if final else should_stop
+            model,
+            task,
+            features,
+            tokenizer.pad_id,
+            precision,
+            should_stop=None if final else should_stop,
         )
         if outputs is None:
             return None
@@ -301,7 +316,15 @@ def build(
         hooks=hooks or FitHooks(),
     )
     return Built(
-        loaded, tokenizer, train_features, data.eval, eval_features, sample_rows, sample_features, plan, state
+        loaded,
+        tokenizer,
+        train_features,
+        data.eval,
+        eval_features,
+        sample_rows,
+        sample_features,
+        plan,
+        state,
     )
 
 
@@ -334,7 +357,9 @@ def _run(
         size = f" ({outputs} outputs)" if outputs else ""
         reporter.emit(Notice(f"a new head for {task.title} was initialised{size}"))
     if precision.reason and config.precision == "auto":
-        reporter.emit(Notice(f"precision {precision.name} on {runtime.device.type}: {precision.reason}"))
+        reporter.emit(
+            Notice(f"precision {precision.name} on {runtime.device.type}: {precision.reason}")
+        )
     reporter.emit(
         RunStarted(
             str(run_dir),
@@ -354,7 +379,11 @@ def _run(
     state = fit(plan, built.state, runtime, reporter.emit, should_stop)
     stopped = state.status == "stopped"
     if stopped:
-        reporter.emit(Notice(f"stopped at step {state.step} of {plan.total_steps}; saving the model trained so far"))
+        reporter.emit(
+            Notice(
+                f"stopped at step {state.step} of {plan.total_steps}; saving the model trained so far"
+            )
+        )
     final_is_last = (
         state.last_metrics is not None
         and state.last_eval_step == state.step
@@ -373,7 +402,9 @@ def _run(
         train_steps=state.step,
         train_examples=state.examples_seen,
         train_seconds=state.train_seconds,
-        train_examples_per_second=state.examples_seen / state.train_seconds if state.train_seconds else 0.0,
+        train_examples_per_second=state.examples_seen / state.train_seconds
+        if state.train_seconds
+        else 0.0,
         device=runtime.device.type,
         precision=precision.name,
         **_peak_memory(runtime.device),
@@ -385,7 +416,9 @@ def _run(
         results["early_stopped_at_step"] = state.step
     if state.best_step is not None and plan.keep_best:
         results["best_step"] = state.best_step
-    runs.write_json_atomic(run_dir / runs.LAYOUT["eval_results"], _compact(results, keep_report=True))
+    runs.write_json_atomic(
+        run_dir / runs.LAYOUT["eval_results"], _compact(results, keep_report=True)
+    )
     if "examples" in results:
         runs.write_json_atomic(run_dir / runs.LAYOUT["eval_examples"], results["examples"])
     reporter.emit(RunFinished(status, str(run_dir), results))
@@ -393,13 +426,22 @@ def _run(
 
 
 def _evaluate_before_training(
-    prepared: Prepared, built: Built, runtime: Runtime, reporter: Reporter, should_stop: Callable[[], bool]
+    prepared: Prepared,
+    built: Built,
+    runtime: Runtime,
+    reporter: Reporter,
+    should_stop: Callable[[], bool],
 ) -> dict[str, Any]:
     """The metrics at step 0, on the whole evaluation set (as the final ones), reported as an
     evaluation at step 0. Evaluation draws on no global RNG, so training is unchanged by it."""
     task, features = prepared.task, built.eval_features
     outputs = run_model(
-        built.plan.model, task, features, built.tokenizer.pad_id, runtime.precision, should_stop=should_stop
+        built.plan.model,
+        task,
+        features,
+        built.tokenizer.pad_id,
+        runtime.precision,
+        should_stop=should_stop,
     )
     if outputs is None:  # stopped: fit stops at once too
         return {}
@@ -411,7 +453,9 @@ def _evaluate_before_training(
 
 def _save_model(target: Path, prepared: Prepared, built: Built, settings: dict[str, Any]) -> None:
     task, family = prepared.task, prepared.family
-    config = model_config(read_config(prepared.model_folder), family, task, prepared.data.meta, settings)
+    config = model_config(
+        read_config(prepared.model_folder), family, task, prepared.data.meta, settings
+    )
     tied = tuple(family.head(task.head_for(prepared.data.meta)).tied)
     staging = runs.staging_dir_for(target)
     try:
@@ -430,7 +474,9 @@ def _peak_memory(device: torch.device) -> dict[str, float]:
         import resource  # not on Windows
 
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        out["peak_memory_mb"] = round((peak if sys.platform == "darwin" else peak * 1024) / 2**20, 1)
+        out["peak_memory_mb"] = round(
+            (peak if sys.platform == "darwin" else peak * 1024) / 2**20, 1
+        )
     except ImportError:
         pass
     if device.type == "cuda":
