@@ -447,7 +447,7 @@ class ProgressPrinter:
                 self._line(text)
         elif kind == "eval":
             scalars = "  ".join(
-                f"{k} {v:.4f}"
+                f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v:,}"
                 for k, v in event.metrics.items()
                 if isinstance(v, float | int) and not isinstance(v, bool) and k != "num_examples"
             )
