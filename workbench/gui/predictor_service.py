@@ -141,7 +141,7 @@ class PredictorService(QObject):
         self._worker.sig_loaded.connect(self.sig_loaded)
         self._worker.sig_predicted.connect(self.sig_predicted)
         self._worker.sig_failed.connect(self.sig_failed)
-        self._thread.finished.connect(self._worker.deleteLater)
+        # The worker is Python's: it goes when the thread has been joined (see gui/tasks.py).
         _LIVE[self._thread] = self._worker
         self._thread.start()
 

@@ -56,7 +56,8 @@ class Task(QObject):
         self._worker.sig_succeeded.connect(self._on_worker_succeeded)
         self._worker.sig_failed.connect(self._on_worker_failed)
         self._worker.sig_done.connect(self._thread.quit, Qt.ConnectionType.DirectConnection)
-        self._thread.finished.connect(self._worker.deleteLater)
+        # No deleteLater for the worker: Python owns it, and a second owner deleting it on the
+        # ending thread raced the garbage collector here (a segfault one run in ten).
         self._thread.finished.connect(self._on_thread_finished)
 
     def start(self) -> Task:
@@ -79,6 +80,9 @@ class Task(QObject):
 
     @Slot()
     def _on_thread_finished(self) -> None:
+        # `finished` is emitted from the thread before it has fully ended: join it, so that
+        # dropping the last reference never destroys a QThread that is still running.
+        self._thread.wait()
         self.sig_finished.emit()
         _RUNNING.discard(self)
 

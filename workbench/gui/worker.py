@@ -124,7 +124,7 @@ class TrainingRunner(QObject):
         thread.started.connect(worker.run)
         # Direct: quit must work while the GUI thread is blocked in shutdown()'s wait().
         worker.sig_finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        thread.finished.connect(worker.deleteLater)
+        # The worker is Python's: it goes when the thread has been joined (see gui/tasks.py).
         thread.finished.connect(self._on_thread_finished)
         self._worker, self._thread = worker, thread
         self._running = True
