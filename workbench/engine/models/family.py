@@ -9,6 +9,18 @@ Every head module has the same call: `head(input_ids, attention_mask, token_type
 returning logits — (B, num_outputs) for sequence classification, (B, T, num_outputs) for
 token classification, (B, T, 2) for question answering, (B, T, V) for masked LM, and
 (masked-LM logits, next-sentence logits) for pretraining.
+
+Decoder heads (causal LM, and sequence classification on a decoder) take three more keyword
+arguments, all optional, so generation and packed batches work for every decoder family:
+
+- `position_ids` (B, T): positions of the new tokens. Default: 0.. T-1, offset by the cache's
+  length (as `transformers` does in a plain forward). Generation passes them explicitly,
+  counted from the attention mask, so left padding works.
+- `cache` (`workbench.engine.generation.cache.KVCache`): keys and values of earlier tokens;
+  the head appends this call's own (`cache.update(layer, k, v)`). `attention_mask` then
+  covers the cached tokens and the new ones: (B, cache length + T).
+- `document_ids` (B, T) int: packed batches. A token attends only to earlier tokens with
+  the same id, and when `position_ids` is None the positions restart at 0 in each document.
 """
 
 from __future__ import annotations
@@ -26,6 +38,8 @@ TOKEN_CLASSIFICATION = "token-classification"
 QUESTION_ANSWERING = "question-answering"
 MASKED_LM = "masked-lm"
 PRETRAINING = "pretraining"  # masked LM + next-sentence prediction (BERT)
+CAUSAL_LM = "causal-lm"  # (B, T, V) next-token logits; decoders (GPT-2, Llama family)
+SEQ2SEQ_LM = "seq2seq-lm"  # encoder-decoders (T5, BART): conditional generation
 
 
 @dataclass(frozen=True)

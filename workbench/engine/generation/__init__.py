@@ -1,0 +1,1 @@
+"""Text generation for decoder (and encoder-decoder) heads: the KV cache, sampling, streaming."""
