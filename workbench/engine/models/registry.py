@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.engine.models.family import (
+    CAUSAL_LM,
     MASKED_LM,
     PRETRAINING,
     QUESTION_ANSWERING,
@@ -48,6 +49,9 @@ FAMILIES = {
     "roberta": FamilyEntry("workbench.engine.models.roberta", ("roberta",), _ENCODER_HEADS),
     "distilbert": FamilyEntry(
         "workbench.engine.models.distilbert", ("distilbert",), _ENCODER_HEADS
+    ),
+    "gpt2": FamilyEntry(
+        "workbench.engine.models.gpt2", ("gpt2",), (CAUSAL_LM, SEQUENCE_CLASSIFICATION)
     ),
 }
 
