@@ -13,6 +13,7 @@ detected among `,` `;` `|` (then whitespace), and what was detected is said in a
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,9 @@ _DELIMITER_NAMES = {
 }
 _LABELS_NAMES = ("labels", "label", "tags", "categories", "topics", "emotions", "classes", "genres")
 DEFAULT_THRESHOLD = 0.5
+
+
+LABELS = dataclasses.replace(LABEL, title="Labels")  # a list (or delimited string) per row
 
 
 def detect_label_format(values: Sequence[Any], preferred: str | None = None) -> dict[str, Any]:
@@ -118,7 +122,7 @@ class MultiLabelClassification(Task):
     head_kind = SEQUENCE_CLASSIFICATION
     primary_metric = "f1_micro"
     metric_names = ("f1_micro", "f1_macro", "loss")
-    roles = (TEXT, LABEL)
+    roles = (TEXT, LABELS)
 
     # ---- reading data --------------------------------------------------------------------
     def read(self, config, load) -> TaskData:

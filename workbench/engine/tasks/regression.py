@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 # Names of a column holding the number to predict (compared lower-cased), in preference order.
 _TARGET_NAMES = ("score", "label", "target", "value", "similarity", "relatedness", "rating", "y")
 OPTIONAL_TEXT_PAIR = dataclasses.replace(TEXT_PAIR, required=False)
+VALUE = dataclasses.replace(LABEL, title="Value")  # the same column flag, named for what it holds
 
 
 def guess_target(frame: pd.DataFrame, exclude: set[str]) -> str | None:
@@ -78,7 +79,7 @@ class Regression(Task):
     head_kind = SEQUENCE_CLASSIFICATION
     primary_metric = "pearson"
     metric_names = ("pearson", "spearman", "mse", "loss")
-    roles = (TEXT, OPTIONAL_TEXT_PAIR, LABEL)
+    roles = (TEXT, OPTIONAL_TEXT_PAIR, VALUE)
     # Chosen on a 12 % hold-out of STS-B's train file (never its dev set), bench/glue_pairs.py.
     defaults = {"epochs": 4, "learning_rate": 1e-4}
 

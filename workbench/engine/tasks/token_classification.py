@@ -10,6 +10,7 @@ word's prediction is read from the window where it has the most context on both 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import re
 from typing import TYPE_CHECKING, Any
@@ -51,6 +52,11 @@ _TAG_NAMES = ("tags", "ner_tags", "labels", "ner", "label", "tag", "ner_tag", "e
 _WORD = re.compile(r"\d+(?:[.,:/]\d+)+|\w+(?:[-'’]\w+)*|[^\w\s]")
 
 
+# The same column flags as text classification, named for what a CoNLL-style table holds.
+TOKENS = dataclasses.replace(TEXT, title="Tokens")
+TAGS = dataclasses.replace(LABEL, title="Tags")
+
+
 class TokenClassification(Task):
     name = "token-classification"
     title = "Token classification (NER)"
@@ -61,7 +67,7 @@ class TokenClassification(Task):
     head_kind = TOKEN_CLASSIFICATION
     primary_metric = "entity_f1"
     metric_names = ("entity_f1", "entity_precision", "entity_recall", "token_accuracy", "loss")
-    roles = (TEXT, LABEL)
+    roles = (TOKENS, TAGS)
     # Chosen on the CoNLL-2003 validation split with the bundled MiniLM (bench/ner_conll.py):
     # on a 4,000-sentence slice, one epoch at batch 32 gave entity F1 0.752 at 1e-4, 0.802 at
     # 2e-4 and 0.806 at 3e-4; 2e-4 is on that plateau and safer for the 3.5x more steps of a
