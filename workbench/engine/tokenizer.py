@@ -7,6 +7,8 @@ longest member, so padding is switched off here and done by the collator.
 Special tokens are the family's business (`[CLS] a [SEP] b [SEP]` for BERT, `<s> a </s></s>
 b </s>` for RoBERTa): the wrapper reads the template off the tokenizer itself by encoding a
 probe, so windows and head+tail truncation work for every family without naming one.
+Decoders (GPT-2's byte-level BPE) have no [CLS]/[SEP] and often no pad token: the template
+is then empty, and the end-of-text token pads (the attention mask makes that harmless).
 One instance must not be shared between threads ("Already borrowed"): use `clone()`.
 """
 
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tokenizers import Encoding, Tokenizer
-from tokenizers.implementations import BertWordPieceTokenizer
+from tokenizers.implementations import BertWordPieceTokenizer, ByteLevelBPETokenizer
 
 from workbench.errors import UserError
 
@@ -25,6 +27,8 @@ TRUNCATIONS = ("head", "tail", "head+tail")
 _PAD_CANDIDATES = ("[PAD]", "<pad>", "<|pad|>")
 _MASK_CANDIDATES = ("[MASK]", "<mask>")
 _UNK_CANDIDATES = ("[UNK]", "<unk>")
+_EOS_CANDIDATES = ("<|endoftext|>", "</s>")
+_SPECIAL_KEYS = ("bos_token", "eos_token", "unk_token", "pad_token")
 
 
 @dataclass(frozen=True)
@@ -58,10 +62,14 @@ class Template:
 
 
 class TextTokenizer:
-    def __init__(self, backend: Tokenizer, max_length: int, pad_id: int) -> None:
+    def __init__(
+        self, backend: Tokenizer, max_length: int, pad_id: int, eos_id: int | None = None
+    ) -> None:
         self._backend = backend
         self.max_length = max_length
         self.pad_id = pad_id
+        self.eos_id = eos_id
+        """End of text (generation stops there); None when the tokenizer has none."""
         backend.no_padding()
         backend.no_truncation()
         self.template = _read_template(backend)
@@ -83,6 +91,8 @@ class TextTokenizer:
         try:
             if (folder / "tokenizer.json").exists():
                 backend = Tokenizer.from_file(str(folder / "tokenizer.json"))
+            elif (folder / "vocab.json").exists() and (folder / "merges.txt").exists():
+                backend = _byte_level_bpe(folder)
             elif (folder / "vocab.txt").exists():
                 lowercase = _tokenizer_config(folder).get("do_lower_case", True)
                 backend = BertWordPieceTokenizer(
@@ -90,21 +100,25 @@ class TextTokenizer:
                 )._tokenizer
             else:
                 raise UserError(
-                    f"{folder} has no tokenizer (tokenizer.json or vocab.txt); "
+                    f"{folder} has no tokenizer (tokenizer.json, vocab.json with merges.txt, "
+                    "or vocab.txt); "
                     "use the complete Hugging Face model folder"
                 )
         except UserError:
             raise
         except Exception as exc:  # a corrupt or foreign tokenizer file
             raise UserError(f"cannot read the tokenizer in {folder}: {exc}") from None
+        eos_id = _eos_id(backend, folder)
         pad_id = _first_id(backend, _PAD_CANDIDATES)
         if pad_id is None:
-            pad_id = _config(folder).get("pad_token_id") or 0
-        return cls(backend, max_length, pad_id)
+            pad_id = _config(folder).get("pad_token_id")
+        if pad_id is None:
+            pad_id = eos_id if eos_id is not None else 0  # GPT-2 has no pad: eos pads
+        return cls(backend, max_length, pad_id, eos_id)
 
     def clone(self) -> TextTokenizer:
         return TextTokenizer(
-            Tokenizer.from_str(self._backend.to_str()), self.max_length, self.pad_id
+            Tokenizer.from_str(self._backend.to_str()), self.max_length, self.pad_id, self.eos_id
         )
 
     @property
@@ -114,8 +128,13 @@ class TextTokenizer:
     def id_to_token(self, token_id: int) -> str | None:
         return self._backend.id_to_token(token_id)
 
-    def decode(self, ids: list[int]) -> str:
-        return self._backend.decode(ids)
+    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+        return self._backend.decode(ids, skip_special_tokens=skip_special_tokens)
+
+    def encode_prompt(self, text: str) -> list[int]:
+        """A generation prompt: the template's prefix (a BOS where the model has one) and the
+        text, without the suffix (an encoder's [SEP] would end it) and untruncated."""
+        return [*self.template.prefix, *self.encode_content([text])[0]]
 
     # ---- whole inputs, truncated to max_length ------------------------------------------
     def encode(self, texts: list[str], truncation: str = "tail") -> list[list[int]]:
@@ -198,6 +217,47 @@ def _around(ids: list[int], content: list[int]) -> tuple[tuple[int, ...], tuple[
     return tuple(), tuple()
 
 
+def _byte_level_bpe(folder: Path) -> Tokenizer:
+    """GPT-2's slow-tokenizer files (vocab.json + merges.txt) as a `tokenizers` backend, with
+    the special tokens the folder names kept whole."""
+    settings = _tokenizer_config(folder)
+    backend = ByteLevelBPETokenizer(
+        str(folder / "vocab.json"),
+        str(folder / "merges.txt"),
+        add_prefix_space=bool(settings.get("add_prefix_space", False)),
+    )._tokenizer
+    names = set(_EOS_CANDIDATES)
+    for source in (settings, _read_json(folder / "special_tokens_map.json")):
+        for key in _SPECIAL_KEYS:
+            names.add(_token_text(source.get(key)))
+    for entry in (settings.get("added_tokens_decoder") or {}).values():
+        names.add(_token_text(entry))
+    names.update(_read_json(folder / "added_tokens.json"))
+    known = sorted(n for n in names if n and backend.token_to_id(n) is not None)
+    backend.add_special_tokens(known)
+    return backend
+
+
+def _token_text(value: object) -> str | None:
+    """A special token as tokenizer_config.json spells it: a string or {"content": …}."""
+    if isinstance(value, dict):
+        value = value.get("content")
+    return value if isinstance(value, str) else None
+
+
+def _eos_id(backend: Tokenizer, folder: Path) -> int | None:
+    eos = _config(folder).get("eos_token_id")
+    if isinstance(eos, list):
+        eos = eos[0] if eos else None
+    if isinstance(eos, int) and not isinstance(eos, bool):
+        return eos
+    for source in (_tokenizer_config(folder), _read_json(folder / "special_tokens_map.json")):
+        text = _token_text(source.get("eos_token"))
+        if text and backend.token_to_id(text) is not None:
+            return backend.token_to_id(text)
+    return _first_id(backend, _EOS_CANDIDATES)
+
+
 def _first_id(backend: Tokenizer, candidates: tuple[str, ...]) -> int | None:
     for token in candidates:
         token_id = backend.token_to_id(token)
@@ -206,25 +266,25 @@ def _first_id(backend: Tokenizer, candidates: tuple[str, ...]) -> int | None:
     return None
 
 
-def _config(folder: Path) -> dict:
+def _read_json(path: Path) -> dict:
     try:
-        value = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        value = json.loads(path.read_text(encoding="utf-8"))
         return value if isinstance(value, dict) else {}
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return {}
+
+
+def _config(folder: Path) -> dict:
+    return _read_json(folder / "config.json")
 
 
 def _tokenizer_config(folder: Path) -> dict:
-    try:
-        value = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
-        return value if isinstance(value, dict) else {}
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return {}
+    return _read_json(folder / "tokenizer_config.json")
 
 
 def _model_max_length(folder: Path) -> int | None:
     config = _config(folder)
-    positions = config.get("max_position_embeddings")
+    positions = config.get("max_position_embeddings") or config.get("n_positions")  # GPT-2
     if not positions:
         return None
     # RoBERTa reserves the first padding_idx + 1 positions.
