@@ -50,10 +50,11 @@ def save_folder(
     """Write config.json, model.safetensors and tokenizer files into an existing folder.
     `tied` keys (one tensor shared with another, e.g. an LM decoder and the embeddings)
     are left out, as `transformers` does; loading ties them again."""
+    skip = set(tied) | set(shared_weights(model))
     tensors = {
         k: v.detach().to("cpu", torch.float32).clone().contiguous()
         for k, v in model.state_dict().items()
-        if k not in tied
+        if k not in skip
     }
     save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
     (folder / "config.json").write_text(
@@ -63,3 +64,16 @@ def save_folder(
         if (tokenizer_source / name).exists():
             shutil.copyfile(tokenizer_source / name, folder / name)
     tokenizer.save(folder)
+
+def shared_weights(model: torch.nn.Module) -> dict[str, str]:
+    """Parameters that are another one under a second name (key -> the first name), e.g. a
+    Llama LM head tied to the embeddings only when its config says so: saved once, loaded
+    once, found on the model itself because a family's Head cannot know it in advance."""
+    first: dict[int, str] = {}
+    shared: dict[str, str] = {}
+    for name, param in model.named_parameters(remove_duplicate=False):
+        if id(param) in first:
+            shared[name] = first[id(param)]
+        else:
+            first[id(param)] = name
+    return shared

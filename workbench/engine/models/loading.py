@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from workbench.engine.checkpoint import read_state_dict
+from workbench.engine.checkpoint import read_state_dict, shared_weights
 from workbench.engine.models.family import Family
 from workbench.engine.models.registry import family_for, read_config
 from workbench.errors import UserError
@@ -54,7 +54,8 @@ def build_model(
     weights = read_state_dict(folder)
     if not keep_head:
         weights = {k: v for k, v in weights.items() if not k.startswith(head.new_prefixes)}
-    fresh = load_into(model, weights, family, head.new_prefixes, head.tied)
+    tied = {**head.tied, **shared_weights(model)}
+    fresh = load_into(model, weights, family, head.new_prefixes, tied)
     backbone_fresh = [k for k in fresh if k.startswith(family.optional_prefixes)]
     init_fresh(model, backbone_fresh, getattr(config, "initializer_range", 0.02))
     return LoadedModel(model, family, config, raw, fresh)

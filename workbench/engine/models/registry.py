@@ -53,6 +53,11 @@ FAMILIES = {
     "gpt2": FamilyEntry(
         "workbench.engine.models.gpt2", ("gpt2",), (CAUSAL_LM, SEQUENCE_CLASSIFICATION)
     ),
+    "llama": FamilyEntry(
+        "workbench.engine.models.llama",
+        ("llama", "qwen2", "mistral"),
+        (CAUSAL_LM, SEQUENCE_CLASSIFICATION),
+    ),
 }
 
 
