@@ -181,6 +181,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--file", help="a file with one text per line")
 
+    generate = sub.add_parser(
+        "generate",
+        help="continue a prompt with a decoder (GPT-2 …), streamed as it is written",
+        description="Continue --prompt with a causal language model; the new text is printed "
+        "as it is generated. Greedy unless --temperature is above 0.",
+    )
+    generate.add_argument("model", help="model folder or run folder of a decoder model")
+    generate.add_argument("--prompt", required=True, help="the text to continue")
+    generate.add_argument(
+        "--max-new-tokens", type=int, default=64, help="at most this many new tokens (default 64)"
+    )
+    generate.add_argument(
+        "--temperature", type=float, default=0.0, help="0 = greedy (default); above 0 samples"
+    )
+    generate.add_argument(
+        "--top-k", type=int, default=0, help="sample among the k likeliest tokens (0 = all)"
+    )
+    generate.add_argument(
+        "--top-p", type=float, default=1.0, help="sample within this probability mass (0-1]"
+    )
+    generate.add_argument(
+        "--repetition-penalty",
+        type=float,
+        default=1.0,
+        help="above 1 discourages repeating tokens (default 1 = off)",
+    )
+    generate.add_argument(
+        "--stop",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="S",
+        help=r"stop before this text (repeatable; \n is a newline)",
+    )
+    generate.add_argument("--seed", type=int, default=None, help="the same seed repeats a sample")
+    generate.add_argument(
+        "--json", action="store_true", help='print {"text", "token_ids"} at the end instead'
+    )
+
     export = sub.add_parser("export", help="export a trained model")
     export.add_argument("run", help="run folder")
     export.add_argument(
@@ -274,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
             "train": _train,
             "evaluate": _evaluate,
             "predict": _predict,
+            "generate": _generate,
             "export": _export,
             "models": _models,
             "doctor": _doctor,
@@ -376,6 +416,37 @@ def _predict(args: argparse.Namespace) -> int:
             raise UserError(f"this {predictor.task} model needs {flag} for each --text")
     for prediction in predictor.predict(texts, text_pairs=args.text_pair, contexts=args.context):
         print(json.dumps(prediction, ensure_ascii=False))
+    return EXIT_OK
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from workbench.engine import load_generator
+    from workbench.engine.generation.generate import GenerationSettings
+
+    settings = GenerationSettings(  # checked before the model is loaded
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        repetition_penalty=args.repetition_penalty,
+        stop=tuple(s.replace("\\n", "\n").replace("\\t", "\t") for s in args.stop),
+        seed=args.seed,
+    )
+    generation = load_generator(args.model).start(args.prompt, settings)
+    try:
+        for piece in generation:
+            if not args.json:
+                sys.stdout.write(piece)
+                sys.stdout.flush()
+    except KeyboardInterrupt:
+        if not args.json:
+            print()
+        return EXIT_FAILED
+    if args.json:
+        result = {"text": generation.text, "token_ids": generation.token_ids}
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        print()
     return EXIT_OK
 
 

@@ -81,6 +81,25 @@ class RunConfig:
     next_sentence_prediction: bool = False
     """Masked LM: also train BERT's next-sentence head (off, as in RoBERTa)."""
     max_grad_norm: float = 1.0
+    freeze_embeddings: bool = False
+    """Keep the input embeddings as pretrained (full fine-tuning of the rest)."""
+    freeze_layers: int = 0
+    """Keep the bottom N transformer layers as pretrained."""
+    head_only: bool = False
+    """Train only the task head's new weights (a linear probe on the frozen model)."""
+    lora_rank: int = 0
+    """LoRA: train rank-r updates of the chosen linear layers and the new head, freezing the
+    rest (0: off, full fine-tuning). The run's model is saved with the update merged in."""
+    lora_alpha: float | None = None
+    """LoRA scale alpha (the update is multiplied by alpha / rank); None: 2 * rank, so the
+    update's size does not change with the rank."""
+    lora_dropout: float = 0.0
+    """Dropout on LoRA's input; 0 as `dropout` (one epoch has little to regularise)."""
+    lora_targets: str = "default"
+    """Which linear layers get LoRA: default (attention query/value), attention, all
+    (attention and MLP), or comma-separated module names (query,value)."""
+    gradient_checkpointing: bool = False
+    """Recompute each layer's activations in backward: less memory, ~30 % more time."""
     seed: int = 42
     precision: str = "auto"
     """auto picks bf16 only where it is fast (GPUs and CPUs with native bf16)."""
@@ -137,6 +156,48 @@ class RunConfig:
         _check_float("dropout", self.dropout, 0.0, 0.9)
         _check_float("max_grad_norm", self.max_grad_norm, 0.0, 1e6)
         _check_float("eval_split", self.eval_split, 0.0, 0.9, low_open=True)
+        self._validate_parameter_efficiency()
+
+    def _validate_parameter_efficiency(self) -> None:
+        for flag in ("freeze_embeddings", "head_only", "gradient_checkpointing"):
+            if not isinstance(getattr(self, flag), bool):
+                raise UserError(f"{flag} must be true or false, got {getattr(self, flag)!r}")
+        _check_int("freeze_layers", self.freeze_layers, 0, 10_000)
+        if isinstance(self.lora_rank, int) and not isinstance(self.lora_rank, bool):
+            if self.lora_rank < 0:
+                raise UserError(
+                    f"--lora-rank must be at least 1 (0 turns LoRA off), got {self.lora_rank}"
+                )
+        _check_int("lora_rank", self.lora_rank, 0, 4096)
+        if self.lora_alpha is not None:
+            _check_float("lora_alpha", self.lora_alpha, 0.0, 1e6, low_open=True)
+        if not isinstance(self.lora_dropout, bool) and isinstance(self.lora_dropout, int | float):
+            if not 0.0 <= self.lora_dropout < 1.0:
+                raise UserError(
+                    f"--lora-dropout must be at least 0 and below 1, got {self.lora_dropout}"
+                )
+        _check_float("lora_dropout", self.lora_dropout, 0.0, 1.0)
+        if not isinstance(self.lora_targets, str) or not self.lora_targets.strip():
+            raise UserError(
+                "--lora-targets must be default, attention, all or module names such as "
+                f"query,value; got {self.lora_targets!r}"
+            )
+        if not self.lora_rank:
+            if self.lora_alpha is not None or self.lora_dropout or self.lora_targets != "default":
+                raise UserError(
+                    "--lora-alpha, --lora-dropout and --lora-targets need --lora-rank R (LoRA is off)"
+                )
+            return
+        if self.head_only:
+            raise UserError(
+                "--head-only and --lora-rank exclude each other: LoRA trains the head as well; "
+                "give one of them"
+            )
+        if self.freeze_layers or self.freeze_embeddings:
+            raise UserError(
+                "--freeze-layers and --freeze-embeddings are for full fine-tuning; with "
+                "--lora-rank every base weight is frozen already"
+            )
 
     def with_task_defaults(self) -> RunConfig:
         """A copy with every "task's default" (None) setting filled in."""

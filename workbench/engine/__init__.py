@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from workbench.config import RunConfig
     from workbench.engine.events import EventSink
+    from workbench.engine.generation.generate import Generator
     from workbench.engine.predict import Predictor
     from workbench.engine.training.run import RunResult
 
@@ -48,6 +49,16 @@ def load_predictor(run_or_model: str | Path, device: str = "cpu") -> Predictor:
     from workbench.engine.predict import Predictor
 
     return Predictor.load(run_or_model, device=device)
+
+
+def load_generator(source: str | Path, device: str = "cpu") -> Generator:
+    """A decoder model (model folder or run folder) ready to continue prompts:
+    `load_generator(folder).start(prompt, GenerationSettings(...))` yields the new text piece
+    by piece (`workbench.engine.generation.generate`). One per thread. UserError when the
+    model has no causal-LM head."""
+    from workbench.engine.generation.generate import Generator
+
+    return Generator.load(source, device=device)
 
 
 def export_model(run_or_model: str | Path, output: str | Path, format: str = "hf") -> Path:

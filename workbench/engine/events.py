@@ -25,6 +25,9 @@ class RunStarted:
     task: str = "text-classification"
     primary_metric: str = "accuracy"
     """The metric the curves plot and early stopping watches (a key of EvalFinished.metrics)."""
+    trainable_parameters: int = 0
+    """Parameters the optimizer updates (fewer than total with LoRA or frozen layers)."""
+    total_parameters: int = 0
     kind: str = "run_started"
 
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 # --format name -> module defining EXPORTER
 EXPORTER_MODULES = {
     "hf": "workbench.engine.export.hf",
+    "peft": "workbench.engine.export.peft",
 }
 FORMAT_NAMES = tuple(EXPORTER_MODULES)
 

@@ -336,6 +336,15 @@ class BertForPreTraining(nn.Module):
         return self.cls.predictions(hidden), self.cls.seq_relationship(pooled)  # (B,T,V), (B,2)
 
 
+# Module names inside a BertLayer (RoBERTa shares them): attention.self.{query,key,value},
+# attention.output.dense, intermediate.dense, output.dense.
+BERT_LORA_TARGETS = {
+    "default": ("query", "value"),
+    "attention": ("query", "key", "value", "attention.output.dense"),
+    "all": ("query", "key", "value", "dense"),
+}
+
+
 _MLM_TIED = {
     "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
     "cls.predictions.decoder.bias": "cls.predictions.bias",
@@ -367,4 +376,7 @@ FAMILY = Family(
     dropout_keys=("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"),
     optional_prefixes=("bert.pooler.",),
     special_tokens={"pad": "[PAD]", "mask": "[MASK]", "unk": "[UNK]"},
+    layers_prefix="bert.encoder.layer.",
+    embedding_prefixes=("bert.embeddings.",),
+    lora_targets=BERT_LORA_TARGETS,
 )

@@ -265,4 +265,12 @@ FAMILY = Family(
     dropout_keys=("dropout", "attention_dropout", "seq_classif_dropout", "qa_dropout"),
     uses_token_type_ids=False,
     special_tokens={"pad": "[PAD]", "mask": "[MASK]", "unk": "[UNK]"},
+    layers_prefix="distilbert.transformer.layer.",
+    embedding_prefixes=("distilbert.embeddings.",),
+    # Inside a TransformerBlock: attention.{q,k,v,out}_lin, ffn.lin1, ffn.lin2.
+    lora_targets={
+        "default": ("q_lin", "v_lin"),
+        "attention": ("q_lin", "k_lin", "v_lin", "out_lin"),
+        "all": ("q_lin", "k_lin", "v_lin", "out_lin", "lin1", "lin2"),
+    },
 )

@@ -74,6 +74,18 @@ class Family:
     uses_token_type_ids: bool = True
     special_tokens: Mapping[str, str] = field(default_factory=dict)
     """Tokenizer conventions: names "pad", "mask", "unk" -> the token's text."""
+    # Parameter-efficient fine-tuning (engine/peft/) reads these three; nothing else names them.
+    layers_prefix: str = ""
+    """Where the transformer layers sit in a head model ("bert.encoder.layer."): layer i's
+    weights start with f"{layers_prefix}{i}.", and the prefix minus its dot names the
+    nn.ModuleList. Freezing the bottom N layers, LoRA's reach and gradient checkpointing
+    need it; "" means the family does not support them."""
+    embedding_prefixes: tuple[str, ...] = ()
+    """Key prefixes of the input embeddings ("bert.embeddings."): --freeze-embeddings."""
+    lora_targets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """LoRA presets -> nn.Linear name suffixes inside a layer: "default" (attention query and
+    value, as in the LoRA paper), "attention" (every attention projection) and "all"
+    (attention and MLP projections)."""
 
     def head(self, kind: str) -> Head:
         from workbench.errors import UserError

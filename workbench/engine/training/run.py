@@ -36,6 +36,12 @@ from workbench.engine.inference import run_model
 from workbench.engine.models.family import Family
 from workbench.engine.models.loading import LoadedModel, build_model
 from workbench.engine.models.registry import family_for, read_config, resolve_model
+from workbench.engine.peft.adapter import split_adapter
+from workbench.engine.peft.apply import (
+    apply_parameter_efficiency,
+    check_for_model,
+    count_parameters,
+)
 from workbench.engine.tasks import get_task
 from workbench.engine.tasks.base import Features, Rows, Task, TaskData
 from workbench.engine.tokenizer import TextTokenizer
@@ -105,6 +111,9 @@ def prepare(config: RunConfig) -> Prepared:
             f"{family.name} models have no {head_kind} head, which {task.title.lower()} needs "
             "with these settings; choose another model or change the settings"
         )
+    check_for_model(
+        config, family, read_config(model_folder), head_kind, task.num_outputs(data.meta)
+    )
     resolved = dataclasses.replace(
         config,
         data=str(Path(config.data).resolve()),
@@ -255,6 +264,13 @@ def build(
     head_prefixes = prepared.family.head(task.head_for(meta)).new_prefixes
     if any(k.startswith(head_prefixes) for k in loaded.fresh):
         task.init_head(loaded.model, meta)
+    apply_parameter_efficiency(
+        loaded.model,
+        prepared.family,
+        prepared.family.head(task.head_for(meta)),
+        config,
+        loaded.fresh,
+    )
     model = loaded.model.to(runtime.device)
     model.train()
 
@@ -371,6 +387,7 @@ def _run(
             precision.name,
             task=task.name,
             primary_metric=task.primary_metric,
+            **count_parameters(plan.model).as_event_fields(),
         )
     )
     before = {}
@@ -459,7 +476,9 @@ def _save_model(target: Path, prepared: Prepared, built: Built, settings: dict[s
     tied = tuple(family.head(task.head_for(prepared.data.meta)).tied)
     staging = runs.staging_dir_for(target)
     try:
-        save_folder(staging, built.plan.model, config, prepared.model_folder, built.tokenizer, tied)
+        head_kind = task.head_for(prepared.data.meta)
+        model = split_adapter(built.plan.model, staging, prepared.model_folder, head_kind)
+        save_folder(staging, model, config, prepared.model_folder, built.tokenizer, tied)
         runs.replace_dir_atomic(staging, target)
     except BaseException:
         import shutil
