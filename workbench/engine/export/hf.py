@@ -7,6 +7,7 @@ and checks the copy by loading it back and comparing predictions on probe inputs
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -42,6 +43,7 @@ class HuggingFaceExporter(Exporter):
         for name in MODEL_FILES:
             if (trained.folder / name).exists():
                 shutil.copyfile(trained.folder / name, staging / name)
+        _name_the_pad_token(staging / "config.json", trained.tokenizer.pad_id)
         (staging / "README.md").write_text(_model_card(trained), encoding="utf-8")
 
     def self_check(self, trained: TrainedModel, written: Path) -> None:
@@ -51,6 +53,16 @@ class HuggingFaceExporter(Exporter):
                 raise UserError(
                     "the exported model does not reproduce the trained one; nothing was written"
                 )
+
+
+def _name_the_pad_token(config_path: Path, pad_id: int) -> None:
+    """GPT-2 has no pad token, so its config.json names none; Workbench pads with the
+    end-of-text token. transformers' GPT2ForSequenceClassification needs `pad_token_id` to
+    find each row's last real token (without it, it refuses batches of more than one)."""
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    if config.get("pad_token_id") is None:
+        config["pad_token_id"] = pad_id
+        config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
 def _probe(trained: TrainedModel) -> list[np.ndarray]:
@@ -92,6 +104,7 @@ _AUTO_CLASSES = {
     "question-answering": "AutoModelForQuestionAnswering",
     "masked-lm": "AutoModelForMaskedLM",
     "pretraining": "AutoModelForPreTraining",
+    "causal-lm": "AutoModelForCausalLM",
 }
 
 EXPORTER = HuggingFaceExporter()
