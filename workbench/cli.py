@@ -45,6 +45,16 @@ ROLE_FLAGS: dict[str, tuple[str, type, str]] = {
         "question answering: the context (default: guessed)",
     ),
     "--answer-column": ("answer_column", str, "question answering: the answer (default: guessed)"),
+    "--prompt-column": (
+        "prompt_column",
+        str,
+        "causal LM on pairs: the prompt (default: guessed)",
+    ),
+    "--response-column": (
+        "response_column",
+        str,
+        "causal LM on pairs: the response, the only tokens trained on (default: guessed)",
+    ),
 }
 # CLI flag -> RunConfig field, for `train`.
 TRAIN_FLAGS: dict[str, tuple[str, type, str]] = {
@@ -107,6 +117,16 @@ TRAIN_SWITCHES: dict[str, tuple[str, Any, str]] = {
         "next_sentence_prediction",
         True,
         "masked LM: also train BERT's next-sentence head",
+    ),
+    "--packing": (
+        "packing",
+        True,
+        "causal LM: pack documents into full blocks (default for plain text)",
+    ),
+    "--no-packing": (
+        "packing",
+        False,
+        "causal LM: one padded document per row (default for prompt/response pairs)",
     ),
 }
 

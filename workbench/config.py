@@ -48,6 +48,9 @@ class RunConfig:
     context_column: str | None = None
     answer_column: str | None = None
     """Question answering: the answer text (with `answer_start`) or SQuAD `answers`."""
+    prompt_column: str | None = None
+    response_column: str | None = None
+    """Causal LM on prompt/response pairs: the loss is on the response tokens only."""
     model: str = DEFAULT_MODEL
     """"default" (the bundled all-MiniLM-L6-v2) or a Hugging Face model folder."""
     task: str = "text-classification"
@@ -80,6 +83,10 @@ class RunConfig:
     whole_word_masking: bool = False
     next_sentence_prediction: bool = False
     """Masked LM: also train BERT's next-sentence head (off, as in RoBERTa)."""
+    packing: bool | None = None
+    """Causal LM: concatenate documents into full blocks of max_length tokens (no attention
+    across documents) rather than one padded document per row. None: packed for plain text,
+    padded for prompt/response pairs (a packed pair could lose its prompt at a block edge)."""
     max_grad_norm: float = 1.0
     freeze_embeddings: bool = False
     """Keep the input embeddings as pretrained (full fine-tuning of the rest)."""
@@ -151,6 +158,8 @@ class RunConfig:
         for flag in ("class_weights", "whole_word_masking", "next_sentence_prediction"):
             if not isinstance(getattr(self, flag), bool):
                 raise UserError(f"{flag} must be true or false, got {getattr(self, flag)!r}")
+        if self.packing is not None and not isinstance(self.packing, bool):
+            raise UserError(f"packing must be true or false, got {self.packing!r}")
         _check_float("warmup_ratio", self.warmup_ratio, 0.0, 1.0)
         _check_float("weight_decay", self.weight_decay, 0.0, 10.0)
         _check_float("dropout", self.dropout, 0.0, 0.9)

@@ -15,7 +15,7 @@ from torch import nn
 
 from workbench.engine.checkpoint import read_state_dict, shared_weights
 from workbench.engine.models.family import Family
-from workbench.engine.models.registry import family_for, read_config
+from workbench.engine.models.registry import family_for, is_from_scratch, read_config
 from workbench.errors import UserError
 
 
@@ -51,6 +51,10 @@ def build_model(
         values.update({key: dropout for key in family.dropout_keys})
     config = family.config_from_dict(values)
     model = head.build(config, num_outputs)
+    if is_from_scratch(folder):  # config.json and a tokenizer only: every weight starts fresh
+        fresh = [k for k in model.state_dict() if k not in head.tied]
+        init_fresh(model, fresh, getattr(config, "initializer_range", 0.02))
+        return LoadedModel(model, family, config, raw, fresh)
     weights = read_state_dict(folder)
     if not keep_head:
         weights = {k: v for k, v in weights.items() if not k.startswith(head.new_prefixes)}

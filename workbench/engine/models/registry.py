@@ -117,13 +117,43 @@ def resolve_model(name: str | Path) -> Path:
         )
     if not (folder / "config.json").exists():
         raise UserError(f"{folder} has no config.json; it is not a Hugging Face model folder")
-    if not any((folder / f).exists() for f in ("model.safetensors", "pytorch_model.bin")):
+    if not has_weights(folder) and not is_from_scratch(folder):
         raise UserError(
             f"{folder} has no weights (model.safetensors or pytorch_model.bin); "
-            "download the full model folder"
+            "download the full model folder (or, to train from scratch, give a folder with "
+            "only config.json and tokenizer files)"
         )
     family_name_for(read_config(folder), folder)
     return folder
+
+
+def has_weights(folder: Path) -> bool:
+    from workbench.engine.models.checks import WEIGHT_FILES  # shards and their index too
+
+    return any((folder / f).exists() for f in WEIGHT_FILES)
+
+
+def is_from_scratch(folder: Path) -> bool:
+    """A folder with config.json and a tokenizer but no weights: a model to train from random
+    weights. Never a trained model (its config.json has a workbench block) that lost them."""
+    if has_weights(folder) or not (folder / "config.json").exists():
+        return False
+    if not any((folder / f).exists() for f in ("tokenizer.json", "vocab.txt")):
+        return False
+    return "workbench" not in read_config(folder)
+
+
+def fresh_weights_notice(name: str | Path) -> list[str]:
+    """The notice a run from scratch starts with, so nobody mistakes it for fine-tuning."""
+    if is_default(name):
+        return []
+    folder = Path(str(name).strip()).expanduser()
+    if not is_from_scratch(folder):
+        return []
+    return [
+        f"{folder.name} has no weights: the model starts from random weights "
+        "(training from scratch, not fine-tuning)"
+    ]
 
 
 def read_config(folder: Path | str) -> dict[str, Any]:

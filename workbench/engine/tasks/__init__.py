@@ -24,6 +24,7 @@ TASK_MODULES = {
     "multi-label-classification": "workbench.engine.tasks.multi_label",
     "token-classification": "workbench.engine.tasks.token_classification",
     "question-answering": "workbench.engine.tasks.question_answering",
+    "causal-lm": "workbench.engine.tasks.causal_lm",
 }
 TASK_NAMES = tuple(TASK_MODULES)
 

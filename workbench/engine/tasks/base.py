@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from workbench.engine.models.registry import fresh_weights_notice
 from workbench.errors import UserError
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ LABEL = Role("label_column", "--label-column", "Label")
 QUESTION = Role("question_column", "--question-column", "Question")
 CONTEXT = Role("context_column", "--context-column", "Context")
 ANSWER = Role("answer_column", "--answer-column", "Answer")
+PROMPT = Role("prompt_column", "--prompt-column", "Prompt")
+RESPONSE = Role("response_column", "--response-column", "Response")
 
 
 class Rows:
@@ -140,6 +143,7 @@ class Task:
         columns = self.resolve_columns(frame, config, name)
         train, meta = self.examples(frame, columns, None, name, config)
         notices: list[str] = list(frame.attrs.get("notices", []))
+        notices += fresh_weights_notice(config.model)
         if config.eval_data:
             eval_name = Path(config.eval_data).name
             eval_frame = load(config.eval_data)
