@@ -479,9 +479,12 @@ def _export(args: argparse.Namespace) -> int:
 
 def _models(args: argparse.Namespace) -> int:
     from workbench.engine import describe_model
+    from workbench.engine.models.checks import check_model
 
     for name in args.model:
-        print(json.dumps(describe_model(name), ensure_ascii=False))
+        described = describe_model(name)
+        check_model(described["path"])  # the weight shapes too (imports torch; the GUI skips it)
+        print(json.dumps(described, ensure_ascii=False))
     return EXIT_OK
 
 

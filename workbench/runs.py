@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ def new_run_dir(parent: Path | None = None, name: str = "run") -> Path:
     """A fresh, empty run folder named by the time it started."""
     parent = parent or default_runs_dir()
     parent.mkdir(parents=True, exist_ok=True)
+    name = safe_name(name) or "run"
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for n in range(1000):
         candidate = parent / (f"{name}-{stamp}" + (f"-{n}" if n else ""))
@@ -57,11 +59,20 @@ def new_run_dir(parent: Path | None = None, name: str = "run") -> Path:
     raise RuntimeError(f"could not create a new run folder under {parent}")
 
 
+def safe_name(text: str, limit: int = 80) -> str:
+    """A name from data or a config as one harmless path component: no separators, no "..",
+    no control characters, at most `limit` characters (the folder name is not the record:
+    the full name lives in the files)."""
+    kept = "".join(c if c.isalnum() or c in "-_.+@ " else "-" for c in str(text))
+    return kept.strip(" .")[:limit].strip(" .")
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        match_umask(tmp, 0o666)  # mkstemp makes it 0600: others could not read it
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -99,7 +110,35 @@ def staging_dir_for(target: Path) -> Path:
     """A temporary folder beside `target` (same file system, so the final rename is atomic)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    staging = tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    match_umask(staging, 0o777)  # mkdtemp makes it 0700; it becomes the real folder
+    return Path(staging)
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the system allows (os.umask can
+    only be read by setting it, which races with other threads creating files)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def match_umask(path: str | Path, mode: int) -> None:
+    """Give a temp file or folder the mode open()/mkdir() would have given it (0644/0755
+    under umask 022), so exports and run files are readable by other tools and users."""
+    if sys.platform != "win32":
+        os.chmod(path, mode & ~current_umask())
 
 
 class MetricsLog:

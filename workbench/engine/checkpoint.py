@@ -6,37 +6,140 @@ Matching weights to modules is `engine/models/loading.py`'s job.
 from __future__ import annotations
 
 import json
+import pickle
+import re
 import shutil
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from workbench.engine.models.checks import find_weights, safetensors_header
 from workbench.errors import UserError
+from workbench.runs import match_umask
 
 TOKENIZER_FILES = ("tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 
 
-def read_state_dict(folder: str | Path) -> dict[str, torch.Tensor]:
-    """Weights from model.safetensors (memory-mapped) or pytorch_model.bin (weights only)."""
-    folder = Path(folder)
-    safetensors_file = folder / "model.safetensors"
-    if safetensors_file.exists():
+class Weights(Mapping[str, torch.Tensor]):
+    """A checkpoint's tensors by key, read one at a time on access.
+
+    Shapes come from the headers, so keys and shapes are checked before any data is read,
+    and a loader that copies tensor by tensor never holds the whole checkpoint: a bf16 or
+    fp16 model loads into float32 parameters without a float32 copy of it in memory.
+    """
+
+    def __init__(
+        self,
+        shapes: dict[str, tuple[int, ...]],
+        read: Callable[[str], torch.Tensor],
+    ) -> None:
+        self._shapes = shapes
+        self._read = read
+
+    @classmethod
+    def of(cls, tensors: Mapping[str, torch.Tensor]) -> Weights:
+        """Tensors already in memory (or memory-mapped, as `.bin` files are)."""
+        return cls({k: tuple(v.shape) for k, v in tensors.items()}, tensors.__getitem__)
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        return self._shapes[key]
+
+    def subset(self, keys: Iterable[str]) -> Weights:
+        return Weights({k: self._shapes[k] for k in keys}, self._read)
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        if key not in self._shapes:
+            raise KeyError(key)
+        return self._read(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._shapes)
+
+    def __len__(self) -> int:
+        return len(self._shapes)
+
+
+def read_state_dict(folder: str | Path) -> Weights:
+    """The weights of a folder: model.safetensors or its shards (memory-mapped, read per
+    tensor), else pytorch_model.bin or its shards (`load_bin`: weights only, never code)."""
+    weights = find_weights(folder)
+    if weights.format == "bin":
+        tensors: dict[str, torch.Tensor] = {}
+        for file in weights.files:
+            tensors.update(load_bin(file))
+        return Weights.of(tensors)
+    shapes: dict[str, tuple[int, ...]] = {}
+    where: dict[str, Path] = {}
+    for file in weights.files:
+        for key, info in safetensors_header(file).items():  # checks truncation first
+            shapes[key], where[key] = info.shape, file
+    handles: dict[Path, Any] = {}
+
+    def read(key: str) -> torch.Tensor:
+        file = where[key]
         try:
-            with safe_open(str(safetensors_file), framework="pt", device="cpu") as handle:
-                return {key: handle.get_tensor(key) for key in handle.keys()}
-        except Exception as exc:  # a truncated or foreign file
-            raise UserError(f"cannot read {safetensors_file}: {exc}") from None
-    bin_file = folder / "pytorch_model.bin"
-    if bin_file.exists():
-        # weights_only refuses pickled code; torch >= 2.6 is required for it to be safe
-        # (CVE-2025-32434), which our pinned torch satisfies.
-        try:
-            return torch.load(bin_file, map_location="cpu", weights_only=True, mmap=True)
-        except Exception as exc:
-            raise UserError(f"cannot read {bin_file} safely: {exc}") from None
-    raise UserError(f"{folder} has no model.safetensors or pytorch_model.bin")
+            if file not in handles:
+                handles[file] = safe_open(str(file), framework="pt", device="cpu")
+            return handles[file].get_tensor(key)
+        except Exception as exc:  # a file changed or damaged after its header was read
+            raise UserError(f"cannot read {key} from {file}: {exc}; download it again") from None
+
+    return Weights(shapes, read)
+
+
+# weights_only could be bypassed before torch 2.6 (CVE-2025-32434).
+_SAFE_TORCH = (2, 6)
+_CONVERT_HINT = (
+    "if you trust its source, convert it to model.safetensors (README: Loading models safely)"
+)
+
+
+def load_bin(path: Path) -> dict[str, torch.Tensor]:
+    """A pytorch_model.bin / .pt state dict, unpickled with `weights_only=True` (tensors and
+    plain containers only: a file that asks for any other Python object is refused, so no code
+    in it runs). Zip files (torch >= 1.6) are memory-mapped; legacy ones are read whole."""
+    path = Path(path)
+    version = tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2])
+    if version < _SAFE_TORCH:
+        raise UserError(
+            f"{path} is a pickle file, which torch {torch.__version__} cannot load safely "
+            "(weights_only is bypassable before 2.6); upgrade torch or use model.safetensors"
+        )
+    if path.stat().st_size == 0:
+        raise UserError(f"{path} is empty (0 bytes); download it again")
+    is_zip = zipfile.is_zipfile(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=is_zip)
+    except pickle.UnpicklingError as exc:
+        asks = _refused_global(str(exc))
+        raise UserError(
+            f"{path} was refused: it needs more than tensors to load{asks}, and Workbench never "
+            f"runs code from a model file; {_CONVERT_HINT}"
+        ) from None
+    except Exception as exc:  # truncated zip, cut-off pickle, not a torch file
+        reason = " ".join(str(exc).split()).split(". ")[0][:160]
+        raise UserError(f"{path} is truncated or corrupt ({reason}); download it again") from None
+    if isinstance(state, dict) and set(state) <= {"state_dict", "model"} and len(state) == 1:
+        state = next(iter(state.values()))  # a training script's {"state_dict": {...}}
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise UserError(
+            f"{path} is not a state dict (weight names -> tensors); give the model's own "
+            "weights file"
+        )
+    return state
+
+
+def _refused_global(message: str) -> str:
+    """What the pickle asked for, from torch's message ("… GLOBAL posix.system whose …")."""
+    match = re.search(r"GLOBAL ([\w.]+)", message)
+    return f" (it calls {match.group(1)})" if match else ""
 
 
 def save_folder(
@@ -57,6 +160,7 @@ def save_folder(
         if k not in skip
     }
     save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    match_umask(folder / "model.safetensors", 0o666)  # safetensors writes it 0600
     (folder / "config.json").write_text(
         json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
@@ -64,6 +168,7 @@ def save_folder(
         if (tokenizer_source / name).exists():
             shutil.copyfile(tokenizer_source / name, folder / name)
     tokenizer.save(folder)
+
 
 def shared_weights(model: torch.nn.Module) -> dict[str, str]:
     """Parameters that are another one under a second name (key -> the first name), e.g. a

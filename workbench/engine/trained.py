@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from workbench.engine.models.checks import check_model
 from workbench.engine.models.family import Family
 from workbench.engine.models.registry import family_for, read_config, resolve_model
 from workbench.engine.tasks import get_task
@@ -100,6 +101,7 @@ def load_trained(run_or_model: str | Path, device: str = "cpu") -> TrainedModel:
     if path.is_dir() and (path / "config.toml").exists() and not (path / "model").exists():
         raise UserError(f"run {path} has no trained model yet (it failed or is still running)")
     folder = resolve_model(path)
+    check_model(folder)
     raw = read_config(folder)
     family = family_for(raw, folder)
     task_name = saved_task_name(raw, family)

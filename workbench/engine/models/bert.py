@@ -345,6 +345,20 @@ BERT_LORA_TARGETS = {
 }
 
 
+def expected_shapes(c: BertConfig) -> dict[str, tuple[int, ...] | None]:
+    """A few backbone weights whose shapes config.json fixes (RoBERTa shares them)."""
+    H, last = c.hidden_size, c.num_hidden_layers - 1
+    return {
+        "embeddings.word_embeddings.weight": (c.vocab_size, H),
+        "embeddings.position_embeddings.weight": (c.max_position_embeddings, H),
+        "embeddings.token_type_embeddings.weight": (c.type_vocab_size, H),
+        "encoder.layer.0.attention.self.query.weight": (H, H),
+        "encoder.layer.0.intermediate.dense.weight": (c.intermediate_size, H),
+        f"encoder.layer.{last}.output.dense.weight": (H, c.intermediate_size),
+        f"encoder.layer.{last + 1}.output.dense.weight": None,  # more layers than the config
+    }
+
+
 _MLM_TIED = {
     "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
     "cls.predictions.decoder.bias": "cls.predictions.bias",
@@ -376,6 +390,7 @@ FAMILY = Family(
     dropout_keys=("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"),
     optional_prefixes=("bert.pooler.",),
     special_tokens={"pad": "[PAD]", "mask": "[MASK]", "unk": "[UNK]"},
+    expected_shapes=expected_shapes,
     layers_prefix="bert.encoder.layer.",
     embedding_prefixes=("bert.embeddings.",),
     lora_targets=BERT_LORA_TARGETS,

@@ -238,6 +238,19 @@ class DistilBertForMaskedLM(nn.Module):
         return self.vocab_projector(x)  # (B, T, V)
 
 
+def expected_shapes(c: DistilBertConfig) -> dict[str, tuple[int, ...] | None]:
+    """A few backbone weights whose shapes config.json fixes."""
+    H, last = c.dim, c.n_layers - 1
+    return {
+        "embeddings.word_embeddings.weight": (c.vocab_size, H),
+        "embeddings.position_embeddings.weight": (c.max_position_embeddings, H),
+        "transformer.layer.0.attention.q_lin.weight": (H, H),
+        "transformer.layer.0.ffn.lin1.weight": (c.hidden_dim, H),
+        f"transformer.layer.{last}.ffn.lin2.weight": (H, c.hidden_dim),
+        f"transformer.layer.{last + 1}.ffn.lin2.weight": None,  # more layers than the config
+    }
+
+
 FAMILY = Family(
     name="distilbert",
     model_types=("distilbert",),
@@ -265,6 +278,7 @@ FAMILY = Family(
     dropout_keys=("dropout", "attention_dropout", "seq_classif_dropout", "qa_dropout"),
     uses_token_type_ids=False,
     special_tokens={"pad": "[PAD]", "mask": "[MASK]", "unk": "[UNK]"},
+    expected_shapes=expected_shapes,
     layers_prefix="distilbert.transformer.layer.",
     embedding_prefixes=("distilbert.embeddings.",),
     # Inside a TransformerBlock: attention.{q,k,v,out}_lin, ffn.lin1, ffn.lin2.

@@ -74,6 +74,11 @@ class Family:
     uses_token_type_ids: bool = True
     special_tokens: Mapping[str, str] = field(default_factory=dict)
     """Tokenizer conventions: names "pad", "mask", "unk" -> the token's text."""
+    expected_shapes: Callable[[Any], Mapping[str, tuple[int, ...] | None]] | None = None
+    """Optional: (family config) -> the shapes of a few key backbone weights, keys without
+    `backbone_prefix` (None: a key that must be absent, such as a layer past the config's
+    count). `engine/models/checks.py` compares them with the weight headers (no weights
+    read), so a config.json that disagrees with its weights fails before any work."""
     # Parameter-efficient fine-tuning (engine/peft/) reads these three; nothing else names them.
     layers_prefix: str = ""
     """Where the transformer layers sit in a head model ("bert.encoder.layer."): layer i's

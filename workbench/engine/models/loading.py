@@ -6,6 +6,7 @@ errors: an unexpected key, a missing key or a shape that does not fit names the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from workbench.engine.checkpoint import read_state_dict, shared_weights
+from workbench.engine.checkpoint import Weights, read_state_dict, shared_weights
 from workbench.engine.models.family import Family
 from workbench.engine.models.registry import family_for, is_from_scratch, read_config
 from workbench.errors import UserError
@@ -57,7 +58,7 @@ def build_model(
         return LoadedModel(model, family, config, raw, fresh)
     weights = read_state_dict(folder)
     if not keep_head:
-        weights = {k: v for k, v in weights.items() if not k.startswith(head.new_prefixes)}
+        weights = weights.subset(k for k in weights if not k.startswith(head.new_prefixes))
     tied = {**head.tied, **shared_weights(model)}
     fresh = load_into(model, weights, family, head.new_prefixes, tied)
     backbone_fresh = [k for k in fresh if k.startswith(family.optional_prefixes)]
@@ -67,17 +68,21 @@ def build_model(
 
 def load_into(
     model: nn.Module,
-    weights: dict[str, torch.Tensor],
+    weights: Mapping[str, torch.Tensor],
     family: Family,
     new_prefixes: tuple[str, ...] = (),
     tied: dict[str, str] | None = None,
 ) -> list[str]:
-    """Copy `weights` into `model`; return the names of weights left as initialised."""
+    """Copy `weights` into `model`; return the names of weights left as initialised.
+
+    Keys and shapes are checked first (from the headers of a `Weights`); then each tensor is
+    read, copied (cast to the parameter's dtype in place) and dropped, so a bf16 checkpoint
+    never exists in memory as a whole, nor as a float32 copy."""
     expected = model.state_dict()
     prefix = family.backbone_prefix
     other_heads = tuple(p for p in family.all_head_prefixes() if p not in new_prefixes)
-    renamed: dict[str, torch.Tensor] = {}
-    for key, tensor in weights.items():
+    renamed: dict[str, str] = {}  # model name -> checkpoint key
+    for key in weights:
         if key.endswith(family.ignored_suffixes):
             continue
         name = key if key in expected or not prefix else f"{prefix}{key}"
@@ -86,7 +91,7 @@ def load_into(
         left_out = family.optional_prefixes
         if name not in expected and (key.startswith(left_out) or name.startswith(left_out)):
             continue  # an optional backbone part this head leaves out (BERT's pooler)
-        renamed[name] = tensor
+        renamed[name] = key
     unexpected = sorted(set(renamed) - set(expected))
     if unexpected:
         raise UserError(
@@ -104,19 +109,20 @@ def load_into(
             f"the checkpoint lacks weights: {', '.join(really_missing[:5])}"
             + (" …" if len(really_missing) > 5 else "")
         )
-    for name, tensor in renamed.items():
-        if tuple(tensor.shape) != tuple(expected[name].shape):
+    for name, key in renamed.items():
+        shape = weights.shape(key) if isinstance(weights, Weights) else weights[key].shape
+        if tuple(shape) != tuple(expected[name].shape):
             raise UserError(
-                f"weight {name} has shape {tuple(tensor.shape)} in the checkpoint but the "
+                f"weight {name} has shape {tuple(shape)} in the checkpoint but the "
                 f"model expects {tuple(expected[name].shape)}; the config does not match the weights"
             )
     with torch.no_grad():
         state = dict(model.named_parameters(remove_duplicate=False))
         state.update(dict(model.named_buffers(remove_duplicate=False)))
-        for name, tensor in renamed.items():
+        for name, key in renamed.items():
             if name in tied:
                 continue  # the same tensor as its source, which is copied
-            state[name].copy_(tensor.to(state[name].dtype))
+            state[name].copy_(weights[key])  # one tensor at a time, cast by copy_
     return fresh
 
 

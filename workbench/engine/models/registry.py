@@ -194,14 +194,10 @@ def fresh_weights_notice(name: str | Path) -> list[str]:
 
 
 def read_config(folder: Path | str) -> dict[str, Any]:
-    path = Path(folder) / "config.json"
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"cannot read {path}: {exc}") from None
-    if not isinstance(config, dict):
-        raise UserError(f"{path} is not a JSON object of settings; use the model's own config.json")
-    return config
+    """config.json as a dict; UserError naming the file (and where its JSON is broken)."""
+    from workbench.engine.models.checks import read_config as read_checked
+
+    return read_checked(folder)
 
 
 def parameter_count(folder: Path) -> int | None:
@@ -229,9 +225,11 @@ def size_on_disk(folder: Path) -> int:
 
 def describe_model(name: str | Path) -> dict[str, Any]:
     """Family, size and the tasks a model supports, for the Model panel and `workbench models`."""
+    from workbench.engine.models.checks import check_model
     from workbench.engine.tasks import tasks_for_heads
 
     folder = resolve_model(name)
+    check_model(folder, shapes=False)  # no torch: the Model panel lists fast
     config = read_config(folder)
     family = family_name_for(config, folder)
     hidden = config.get("hidden_size") or config.get("dim", 0)

@@ -13,7 +13,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workbench.engine.models.bert import BERT_LORA_TARGETS, BertConfig, BertEmbeddings, BertModel
+from workbench.engine.models.bert import (
+    BERT_LORA_TARGETS,
+    BertConfig,
+    BertEmbeddings,
+    BertModel,
+    expected_shapes,
+)
 from workbench.engine.models.dropout import Dropout
 from workbench.engine.models.family import (
     MASKED_LM,
@@ -194,6 +200,7 @@ FAMILY = Family(
     dropout_keys=("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"),
     optional_prefixes=("roberta.pooler.",),
     special_tokens={"pad": "<pad>", "mask": "<mask>", "unk": "<unk>"},
+    expected_shapes=expected_shapes,
     layers_prefix="roberta.encoder.layer.",
     embedding_prefixes=("roberta.embeddings.",),
     lora_targets=BERT_LORA_TARGETS,

@@ -33,6 +33,7 @@ from workbench.engine.events import (
     event_to_dict,
 )
 from workbench.engine.inference import run_model
+from workbench.engine.models.checks import check_model
 from workbench.engine.models.family import Family
 from workbench.engine.models.loading import LoadedModel, build_model
 from workbench.engine.models.registry import family_for, read_config, resolve_model
@@ -93,6 +94,7 @@ def prepare(config: RunConfig) -> Prepared:
     task = get_task(config.task)
     config = config.with_task_defaults()
     model_folder = resolve_model(config.model)
+    check_model(model_folder)  # config, weight headers and shapes, tokenizer: before any work
     family = family_for(read_config(model_folder), model_folder)
     if task.head_kind not in family.heads:
         raise UserError(
