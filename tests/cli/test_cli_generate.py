@@ -99,7 +99,7 @@ def test_bad_settings_are_one_line_and_exit_2(model, args, message):
 
 def test_a_missing_model_or_an_encoder_is_refused(tmp_path):
     done = run_cli("generate", str(tmp_path / "nothing"), "--prompt", "hi")
-    assert done.returncode == 2 and "does not exist" in done.stderr
+    assert done.returncode == 2 and "unknown model" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     done = run_cli("generate", "default", "--prompt", "hi")
     assert done.returncode == 2 and "cannot generate text" in done.stderr

@@ -192,3 +192,30 @@ def test_too_long_inputs_are_refused_with_a_message(tmp_path):
     model = _lm(tmp_path)
     with pytest.raises(UserError, match="64 positions"):
         model(torch.ones(1, 65, dtype=torch.long))
+
+
+def test_describing_a_gpt2_folder_reads_gpt2s_config_names(tmp_path):
+    from tiny_gpt2 import write_tiny_gpt2
+
+    from workbench.engine.models.registry import describe_model
+
+    described = describe_model(write_tiny_gpt2(tmp_path / "m"))
+    assert described["family"] == "gpt2"
+    assert (described["layers"], described["hidden_size"], described["attention_heads"]) == (
+        2,
+        32,
+        4,
+    )
+    assert described["max_positions"] == 128
+    assert "text-classification" in described["tasks"]
+
+
+def test_the_layers_prefix_names_the_blocks(tmp_path):
+    from workbench.engine.models.gpt2 import FAMILY
+
+    model = _lm(tmp_path)
+    blocks = model.get_submodule(FAMILY.layers_prefix.rstrip("."))
+    assert len(blocks) == 2
+    keys = model.state_dict()
+    assert any(k.startswith(f"{FAMILY.layers_prefix}1.") for k in keys)
+    assert all(any(k.startswith(p) for k in keys) for p in FAMILY.embedding_prefixes)

@@ -199,5 +199,5 @@ def test_bad_settings_say_which_flag(settings, message):
 def test_a_model_without_a_causal_lm_head_is_refused(tmp_path):
     with pytest.raises(UserError, match="cannot generate text"):
         Generator.load("default")
-    with pytest.raises(UserError, match="does not exist"):
+    with pytest.raises(UserError, match="unknown model"):
         Generator.load(tmp_path / "nothing")

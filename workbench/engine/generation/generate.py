@@ -250,17 +250,15 @@ class Generator:
 
     @classmethod
     def load(cls, source: str | Path, device: str = "cpu") -> Generator:
-        """From a model folder or a run folder; UserError when it cannot generate text."""
+        """From a model folder, a run folder or what `resolve_model` else knows (a .gguf
+        file, the bundled decoder's name); UserError when it cannot generate text."""
         from workbench.engine.models.family import CAUSAL_LM
         from workbench.engine.models.loading import build_model
         from workbench.engine.models.registry import family_for, read_config, resolve_model
         from workbench.engine.tokenizer import TextTokenizer
         from workbench.engine.training.precision import pick_device
 
-        path = Path(str(source)).expanduser()
-        if str(source).strip().lower() != "default" and not path.exists():
-            raise UserError(f"{source} does not exist; give a model folder or a run folder")
-        folder = resolve_model(source)
+        folder = resolve_model(source)  # a folder, a run, a .gguf file or a bundled name
         family = family_for(read_config(folder), folder)
         if CAUSAL_LM not in family.heads:
             raise UserError(

@@ -315,5 +315,9 @@ FAMILY = Family(
     # Causal-mask buffers older checkpoints carry (h.N.attn.bias / masked_bias).
     ignored_suffixes=("position_ids", ".attn.bias", ".attn.masked_bias"),
     uses_token_type_ids=False,
+    # Freezing layers and gradient checkpointing; no LoRA presets: GPT-2's projections are
+    # Conv1D (weights stored (in, out)), which LoRA's nn.Linear wrapper does not take.
+    layers_prefix="transformer.h.",
+    embedding_prefixes=("transformer.wte.", "transformer.wpe."),
     special_tokens={"eos": "<|endoftext|>", "bos": "<|endoftext|>", "unk": "<|endoftext|>"},
 )

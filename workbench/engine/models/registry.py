@@ -232,8 +232,8 @@ def describe_model(name: str | Path) -> dict[str, Any]:
     check_model(folder, shapes=False)  # no torch: the Model panel lists fast
     config = read_config(folder)
     family = family_name_for(config, folder)
-    hidden = config.get("hidden_size") or config.get("dim", 0)
-    layers = config.get("num_hidden_layers") or config.get("n_layers", 0)
+    hidden = config.get("hidden_size") or config.get("dim") or config.get("n_embd", 0)
+    layers = config.get("num_hidden_layers") or config.get("n_layers") or config.get("n_layer", 0)
     return {
         "name": DEFAULT_MODEL_LABEL
         if is_default(name)
@@ -245,9 +245,11 @@ def describe_model(name: str | Path) -> dict[str, Any]:
         "model_type": config.get("model_type"),
         "layers": layers,
         "hidden_size": hidden,
-        "attention_heads": config.get("num_attention_heads") or config.get("n_heads"),
+        "attention_heads": (
+            config.get("num_attention_heads") or config.get("n_heads") or config.get("n_head")
+        ),
         "vocab_size": config.get("vocab_size", 0),
-        "max_positions": config.get("max_position_embeddings", 512),
+        "max_positions": config.get("max_position_embeddings") or config.get("n_positions", 512),
         "parameters": parameter_count(folder),
         "size_bytes": size_on_disk(folder),
         "tasks": tasks_for_heads(FAMILIES[family].heads),
