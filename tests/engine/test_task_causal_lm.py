@@ -376,6 +376,12 @@ def test_train_evaluate_predict_and_export_loads_in_transformers(gpt2, tmp_path)
     assert together == [predictor.predict([t])[0] for t in texts]
     tops = [p["next_tokens"] for p in together]
     assert all(len(t) == 5 and t[0]["probability"] >= t[-1]["probability"] for t in tops)
+    tokenizer = predictor.tokenizer
+    for prediction in together:  # the greedy continuation, from the generation module
+        new, first = prediction["token_ids"], prediction["next_tokens"][0]["id"]
+        assert len(new) <= 32 and tokenizer.eos_id not in new
+        assert new[:1] == ([] if first == tokenizer.eos_id else [first])  # greedy: the top one
+        assert prediction["continuation"].strip() == tokenizer.decode(new).strip()
 
     out = export_model(result.run_dir, tmp_path / "export", "hf")
     config = json.loads((Path(out) / "config.json").read_text())

@@ -57,7 +57,10 @@ class Predictor:
         rows = task.rows_from_inputs(inputs)
         features = task.encode(rows, self.trained.tokenizer, self._config, self.trained.meta)
         outputs = self._outputs(features, batch_size)
-        return task.predict(outputs, features, rows, self.trained.meta)
+        results = task.predict(outputs, features, rows, self.trained.meta)
+        # What needs the model beyond one forward pass (a decoder's continuation of each text).
+        complete = getattr(task, "complete_predictions", None)
+        return results if complete is None else complete(results, self.trained, features)
 
     def probabilities(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """(N, num_labels) probabilities of a single-label classifier, in input order."""

@@ -58,6 +58,9 @@ SEPARATOR = "\n"
 model must not learn to stop after the prompt)."""
 TOP_K = 5
 """Next tokens `predict` returns per input."""
+PREDICT_NEW_TOKENS = 32
+"""Tokens of the greedy continuation `predict` returns per input (the generation module's
+`workbench generate` streams longer ones, sampled if wished)."""
 _TEXT_NAMES = ("text", "content", "document", "story", "sentence")
 _PROMPT_NAMES = ("prompt", "instruction", "question", "query", "input", "source")
 _RESPONSE_NAMES = ("response", "completion", "output", "answer", "target", "reply")
@@ -321,8 +324,8 @@ class CausalLM(Task):
         return Rows({"query": [str(t) for t in texts]})
 
     def predict(self, outputs, features, rows, meta) -> list[dict[str, Any]]:
-        """The most likely next tokens of each input. (The continuation of an input is the
-        generation module's: `workbench generate`.)"""
+        """The most likely next tokens of each input (`complete_predictions` adds the
+        continuation, which needs the model)."""
         tokenizer = features.tokenizer
         results = []
         for text, logprobs in zip(rows["query"], outputs, strict=True):
@@ -340,6 +343,29 @@ class CausalLM(Task):
                     ],
                 }
             )
+        return results
+
+    def complete_predictions(
+        self, results: list[dict[str, Any]], trained: Any, features: Features
+    ) -> list[dict[str, Any]]:
+        """Each input's greedy continuation (`PREDICT_NEW_TOKENS` at most, ending at the
+        end-of-text token), from the generation module with the KV cache."""
+        from workbench.engine.generation.generate import (
+            Generation,
+            GenerationSettings,
+            TextStream,
+            generate,
+        )
+
+        settings = GenerationSettings(max_new_tokens=PREDICT_NEW_TOKENS, temperature=0.0)
+        context = _positions(Path(trained.folder))
+        for result, ids in zip(results, features.sequences["input_ids"], strict=True):
+            tokens = generate(trained.model, trained.tokenizer, ids, settings, max_context=context)
+            generation = Generation(tokens, TextStream(trained.tokenizer, ids))
+            for _ in generation:  # the whole continuation; `text` and `token_ids` hold it
+                pass
+            result["continuation"] = generation.text
+            result["token_ids"] = list(generation.token_ids)
         return results
 
 
