@@ -1,0 +1,127 @@
+"""Tokens per second of `workbench generate`'s loop with the KV cache and without it.
+
+Random GPT-2-shaped models (no download): `tiny` (2 layers, 32 wide, the test model's shape)
+and `gpt2-small` (GPT-2's 124 M parameter shape: 12 layers, 768 wide, 50,257 tokens), plus
+any decoder `load_generator` can open (`--model smollm2`, a folder, a .gguf file). Greedy,
+one prompt, fp32 on the CPU unless --device says otherwise. Prints one JSON object.
+
+    .venv/bin/python bench/generation_speed.py --shapes tiny gpt2-small --model smollm2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import torch
+
+from workbench.engine.generation.generate import GenerationSettings, generate
+
+SHAPES = {
+    "tiny": dict(vocab_size=320, n_positions=128, n_embd=32, n_layer=2, n_head=4),
+    "gpt2-small": dict(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12),
+}
+
+
+class _NoText:
+    """A tokenizer stand-in for random models: no end-of-text, so every run makes all its
+    tokens (without stop strings the loop never decodes)."""
+
+    eos_id = None
+
+    def decode(self, ids, skip_special_tokens: bool = True) -> str:
+        return ""
+
+
+def _random_gpt2(shape: str, device: str) -> torch.nn.Module:
+    from workbench.engine.models.gpt2 import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(**SHAPES[shape]))
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.ndim == 2:
+                param.normal_(0.0, 0.02)
+    return model.to(device).eval()
+
+
+def _time(model, tokenizer, prompt: list[int], new_tokens: int, use_cache: bool) -> dict:
+    settings = GenerationSettings(max_new_tokens=new_tokens, use_cache=use_cache)
+    list(generate(model, tokenizer, prompt, GenerationSettings(max_new_tokens=2)))  # warm-up
+    start = time.perf_counter()
+    ids = list(generate(model, tokenizer, prompt, settings))
+    seconds = time.perf_counter() - start
+    return {
+        "cache": use_cache,
+        "new_tokens": len(ids),
+        "seconds": round(seconds, 3),
+        "tokens_per_s": round(len(ids) / seconds, 2),
+        "ids": ids,
+    }
+
+
+def measure(name: str, model, tokenizer, prompt: list[int], new_tokens: int) -> dict:
+    params = sum(p.numel() for p in model.parameters())
+    runs = [_time(model, tokenizer, prompt, new_tokens, c) for c in (True, False)]
+    same = runs[0]["ids"] == runs[1]["ids"]
+    for run in runs:
+        del run["ids"]
+    return {
+        "model": name,
+        "parameters": params,
+        "prompt_tokens": len(prompt),
+        "runs": runs,
+        "speedup_with_cache": round(runs[0]["tokens_per_s"] / runs[1]["tokens_per_s"], 2),
+        "same_ids": same,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shapes", nargs="*", default=["tiny", "gpt2-small"], choices=SHAPES)
+    parser.add_argument("--model", action="append", default=[], help="a decoder to open too")
+    parser.add_argument("--prompt-tokens", type=int, default=32)
+    parser.add_argument("--new-tokens", type=int, default=64)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    results = []
+    g = torch.Generator().manual_seed(1)
+    for shape in args.shapes:
+        model = _random_gpt2(shape, args.device)
+        vocab = SHAPES[shape]["vocab_size"]
+        prompt = torch.randint(0, vocab, (args.prompt_tokens,), generator=g).tolist()
+        results.append(measure(f"random {shape}", model, _NoText(), prompt, args.new_tokens))
+    for source in args.model:
+        from workbench.engine import load_generator
+
+        generator = load_generator(source, device=args.device)
+        prompt = generator.prompt_ids("Once upon a time, in a small village by the sea, there")
+        results.append(
+            measure(source, generator.model, _NoText(), prompt[: args.prompt_tokens], args.new_tokens)
+        )
+    print(
+        json.dumps(
+            {
+                "benchmark": "generation_speed",
+                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+                "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+                "torch": torch.__version__,
+                "threads": torch.get_num_threads(),
+                "device": args.device,
+                "greedy": True,
+                "results": results,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
