@@ -125,6 +125,11 @@ def write_gguf(path: Path, model, tokenizer, qtype=Q.F32, arch: str = "llama") -
     writer.add_pad_token_id(tokens.index("<|im_end|>"))
     writer.add_add_bos_token(False)
     writer.add_chat_template(TEMPLATE)
+    _write_model(writer, model, qtype)
+
+
+def _write_model(writer, model, qtype) -> None:
+    c = model.config
     heads, kv_heads = c.num_attention_heads, c.num_key_value_heads
     for key, tensor in model.state_dict().items():
         if key == "lm_head.weight" and c.tie_word_embeddings:
@@ -145,10 +150,10 @@ def write_gguf(path: Path, model, tokenizer, qtype=Q.F32, arch: str = "llama") -
     writer.close()
 
 
-def _reference(tokenizer, tied: bool):
+def _reference(tokenizer, tied: bool, vocab_size: int | None = None):
     torch.manual_seed(0)
     config = transformers.LlamaConfig(
-        vocab_size=tokenizer.get_vocab_size(), hidden_size=64, intermediate_size=128,
+        vocab_size=vocab_size or tokenizer.get_vocab_size(), hidden_size=64, intermediate_size=128,
         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
         max_position_embeddings=128, rms_norm_eps=1e-5, rope_theta=100000.0,
         tie_word_embeddings=tied,
@@ -225,6 +230,53 @@ def test_the_tokenizer_from_gguf_encodes_like_the_original(tmp_path, tokenizer):
     assert rebuilt.eos_id == tokenizer.token_to_id("<|im_end|>") == rebuilt.pad_id
     settings = json.loads((folder / "tokenizer_config.json").read_text())
     assert settings["chat_template"] == TEMPLATE and settings["eos_token"] == "<|im_end|>"
+
+
+def _sentencepiece_vocab() -> tuple[list[str], list[float], list[int]]:
+    """A Llama-2-shaped vocabulary: <unk> <s> </s>, 256 byte tokens, then "▁"-marked BPE
+    pieces with scores that rank later merges lower (no merges stored, as in older files)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    trained = Tokenizer(models.BPE())
+    trained.pre_tokenizer = pre_tokenizers.Metaspace()
+    trained.train_from_iterator(CORPUS[:4] * 10, trainers.BpeTrainer(vocab_size=300))
+    pieces = [t for t, _ in sorted(trained.get_vocab().items(), key=lambda kv: kv[1])]
+    tokens = ["<unk>", "<s>", "</s>", *(f"<0x{b:02X}>" for b in range(256)), *pieces]
+    scores = [0.0] * 259 + [-float(i) for i in range(len(pieces))]
+    types = [2, 3, 3] + [6] * 256 + [1] * len(pieces)
+    return tokens, scores, types
+
+
+def test_a_sentencepiece_gguf_tokenizer_encodes_like_transformers_reader(tmp_path, tokenizer):
+    tokens, scores, types = _sentencepiece_vocab()
+    path = tmp_path / "spm.gguf"
+    model = _reference(tokenizer, True, vocab_size=len(tokens))
+    writer = gguf.GGUFWriter(str(path), "llama")
+    c = model.config
+    writer.add_block_count(c.num_hidden_layers)
+    writer.add_context_length(c.max_position_embeddings)
+    writer.add_embedding_length(c.hidden_size)
+    writer.add_feed_forward_length(c.intermediate_size)
+    writer.add_head_count(c.num_attention_heads)
+    writer.add_head_count_kv(c.num_key_value_heads)
+    writer.add_layer_norm_rms_eps(c.rms_norm_eps)
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list(tokens)
+    writer.add_token_scores(scores)
+    writer.add_token_types(types)
+    writer.add_unk_token_id(0)
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+    _write_model(writer, model, Q.F32)
+
+    folder = ours.gguf_folder(path)
+    rebuilt = TextTokenizer.from_folder(folder)
+    reference = transformers.AutoTokenizer.from_pretrained(tmp_path, gguf_file=path.name)
+    for text in PROBES[:2] + CORPUS[:4] + ["x  two  spaces", "\nstarts with a newline"]:
+        expected = reference(text)["input_ids"]
+        assert rebuilt.encode([text])[0] == expected, text  # BOS first, as llama.cpp adds it
+        assert rebuilt.decode(expected) == reference.decode(expected, skip_special_tokens=True)
+    assert rebuilt.template.prefix == (1,) and rebuilt.eos_id == 2
 
 
 def test_the_converted_folder_is_reused_until_the_file_changes(tmp_path, tokenizer):

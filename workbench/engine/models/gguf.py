@@ -75,6 +75,10 @@ _PRE_TOKENIZERS = {
     "smollm": ("digits", None),
     "starcoder": ("digits", None),
     "refact": ("digits", None),
+    "command-r": ("digits", None),
+    "codeshell": ("digits", None),
+    "exaone": ("digits", None),
+    "minerva-7b": ("digits", None),
     "llama3": ("regex", _LLAMA3_SPLIT),
     "llama-v3": ("regex", _LLAMA3_SPLIT),
     "llama-bpe": ("regex", _LLAMA3_SPLIT),
@@ -82,7 +86,7 @@ _PRE_TOKENIZERS = {
     "qwen2": ("regex", _QWEN2_SPLIT),
     "deepseek-r1-qwen": ("regex", _QWEN2_SPLIT),
 }
-_CONTROL, _USER_DEFINED = 3, 4  # tokenizer.ggml.token_type values
+_UNKNOWN, _CONTROL, _USER_DEFINED = 2, 3, 4  # tokenizer.ggml.token_type values
 
 
 def _gguf():
@@ -354,56 +358,29 @@ def _llama3_scaling(factors: np.ndarray, config: dict[str, Any], path: Path | st
 # ---- the tokenizer -----------------------------------------------------------------------
 def tokenizer_from_metadata(meta: dict[str, Any], path: Path | str = ""):
     """(tokenizers.Tokenizer, tokenizer_config.json dict) from the vocabulary, merges and
-    special tokens the GGUF stores. Byte-level BPE (`tokenizer.ggml.model` "gpt2": SmolLM2,
-    Llama 3, Qwen2) is supported."""
-    from tokenizers import (
-        AddedToken,
-        Regex,
-        Tokenizer,
-        decoders,
-        models,
-        pre_tokenizers,
-        processors,
-    )
+    special tokens the GGUF stores: byte-level BPE (`tokenizer.ggml.model` "gpt2": SmolLM2,
+    Llama 3, Qwen2) or sentencepiece-style BPE with byte fallback ("llama": Llama 2,
+    TinyLlama, Mistral)."""
+    from tokenizers import AddedToken
 
     kind = meta.get("tokenizer.ggml.model")
     tokens: list[str] = list(meta.get("tokenizer.ggml.tokens") or [])
-    if kind != "gpt2":
+    if kind not in ("gpt2", "llama"):
         raise UserError(
             f"{path} has a {kind!r} tokenizer; only byte-level BPE ('gpt2': SmolLM2, Llama 3, "
-            "Qwen2) GGUF tokenizers are supported yet"
+            "Qwen2) and sentencepiece BPE ('llama': Llama 2, TinyLlama, Mistral) GGUF "
+            "tokenizers are supported yet"
         )
-    if not tokens or not meta.get("tokenizer.ggml.merges"):
-        raise UserError(f"{path} has no tokenizer vocabulary or merges; the file is incomplete")
-    pre = meta.get("tokenizer.ggml.pre", "default")
-    if pre not in _PRE_TOKENIZERS:
-        raise UserError(
-            f"{path} splits text the {pre!r} way (tokenizer.ggml.pre), which is not supported "
-            f"yet; supported: {', '.join(sorted(_PRE_TOKENIZERS))}"
-        )
-    merges = [tuple(m.split(" ", 1)) for m in meta["tokenizer.ggml.merges"]]
-    vocab = {token: index for index, token in enumerate(tokens)}
-    backend = Tokenizer(models.BPE(vocab, merges, fuse_unk=False))
-    split, regex = _PRE_TOKENIZERS[pre]
-    if split == "gpt2":
-        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    elif split == "digits":
-        backend.pre_tokenizer = pre_tokenizers.Sequence(
-            [
-                pre_tokenizers.Digits(individual_digits=True),
-                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
-            ]
-        )
+    if not tokens:
+        raise UserError(f"{path} has no tokenizer vocabulary; the file is incomplete")
+    if kind == "gpt2":
+        backend = _byte_level(meta, tokens, path)
+        add_bos_default = False
     else:
-        backend.pre_tokenizer = pre_tokenizers.Sequence(
-            [
-                pre_tokenizers.Split(Regex(regex), behavior="isolated"),
-                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-            ]
-        )
-    backend.decoder = decoders.ByteLevel()
+        backend = _sentencepiece(meta, tokens, path)
+        add_bos_default = True  # llama.cpp adds BOS to a sentencepiece vocabulary by default
     types = list(meta.get("tokenizer.ggml.token_type") or [])
-    special = [t for t, k in zip(tokens, types) if k == _CONTROL]
+    special = [t for t, k in zip(tokens, types) if k in (_UNKNOWN, _CONTROL)]
     user = [t for t, k in zip(tokens, types) if k == _USER_DEFINED]
     backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in special])
     backend.add_tokens([AddedToken(t, special=False, normalized=False) for t in user])
@@ -413,19 +390,9 @@ def tokenizer_from_metadata(meta: dict[str, Any], path: Path | str = ""):
         return tokens[index] if isinstance(index, int) and 0 <= index < len(tokens) else None
 
     bos, eos = token("bos"), token("eos")
-    add_bos = bool(meta.get("tokenizer.ggml.add_bos_token", False)) and bos is not None
+    add_bos = bool(meta.get("tokenizer.ggml.add_bos_token", add_bos_default)) and bos is not None
     add_eos = bool(meta.get("tokenizer.ggml.add_eos_token", False)) and eos is not None
-    if add_bos or add_eos:
-        first = ([f"{bos}:0"] if add_bos else []) + ["$A:0"] + ([f"{eos}:0"] if add_eos else [])
-        second = ([f"{bos}:1"] if add_bos else []) + ["$B:1"] + ([f"{eos}:1"] if add_eos else [])
-        used = [t for t in (bos if add_bos else None, eos if add_eos else None) if t]
-        backend.post_processor = processors.TemplateProcessing(
-            single=" ".join(first),
-            pair=" ".join(first + second),
-            special_tokens=[(t, vocab[t]) for t in dict.fromkeys(used)],
-        )
-    else:
-        backend.post_processor = processors.ByteLevel(trim_offsets=False)
+    _post_processor(backend, kind, bos if add_bos else None, eos if add_eos else None)
     config = {
         "tokenizer_class": "PreTrainedTokenizerFast",
         "bos_token": bos,
@@ -442,3 +409,93 @@ def tokenizer_from_metadata(meta: dict[str, Any], path: Path | str = ""):
     if meta.get("tokenizer.chat_template"):
         config["chat_template"] = meta["tokenizer.chat_template"]
     return backend, {k: v for k, v in config.items() if v is not None}
+
+
+def _byte_level(meta: dict[str, Any], tokens: list[str], path: Path | str):
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+
+    if not meta.get("tokenizer.ggml.merges"):
+        raise UserError(f"{path} has no tokenizer merges; the file is incomplete")
+    pre = meta.get("tokenizer.ggml.pre", "default")
+    if pre not in _PRE_TOKENIZERS:
+        raise UserError(
+            f"{path} splits text the {pre!r} way (tokenizer.ggml.pre), which is not supported "
+            f"yet; supported: {', '.join(sorted(_PRE_TOKENIZERS))}"
+        )
+    merges = [tuple(m.split(" ", 1)) for m in meta["tokenizer.ggml.merges"]]
+    vocab = {token: index for index, token in enumerate(tokens)}
+    backend = Tokenizer(models.BPE(vocab, merges, fuse_unk=False))
+    split, regex = _PRE_TOKENIZERS[pre]
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=split != "regex")
+    if split == "gpt2":
+        backend.pre_tokenizer = byte_level
+    elif split == "digits":  # each digit alone, then GPT-2's split
+        digits = pre_tokenizers.Digits(individual_digits=True)
+        backend.pre_tokenizer = pre_tokenizers.Sequence([digits, byte_level])
+    else:
+        backend.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.Split(Regex(regex), behavior="isolated"), byte_level]
+        )
+    backend.decoder = decoders.ByteLevel()
+    return backend
+
+
+def _sentencepiece(meta: dict[str, Any], tokens: list[str], path: Path | str):
+    """BPE over "▁"-for-space text with byte fallback (<0x0A> …), as transformers' Llama
+    tokenizer builds it; merges from the file, or derived from the token scores when the file
+    has none (older conversions)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    vocab = {token: index for index, token in enumerate(tokens)}
+    if meta.get("tokenizer.ggml.merges"):
+        merges = [tuple(m.split(" ", 1)) for m in meta["tokenizer.ggml.merges"]]
+    else:
+        scores = meta.get("tokenizer.ggml.scores")
+        if not scores or len(scores) != len(tokens):
+            raise UserError(f"{path} has neither tokenizer merges nor scores; it is incomplete")
+        merges = merges_from_scores(tokens, [float(x) for x in scores])
+    unk_id = meta.get("tokenizer.ggml.unknown_token_id")
+    unk = tokens[unk_id] if isinstance(unk_id, int) and 0 <= unk_id < len(tokens) else None
+    backend = Tokenizer(models.BPE(vocab, merges, unk_token=unk, fuse_unk=True, byte_fallback=True))
+    prefix = bool(meta.get("tokenizer.ggml.add_space_prefix", True))
+    backend.pre_tokenizer = pre_tokenizers.Metaspace(
+        replacement="\u2581", prepend_scheme="first" if prefix else "never", split=False
+    )
+    steps = [decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse()]
+    if prefix:
+        steps.append(decoders.Strip(content=" ", left=1, right=0))
+    backend.decoder = decoders.Sequence(steps)
+    return backend
+
+
+def merges_from_scores(tokens: list[str], scores: list[float]) -> list[tuple[str, str]]:
+    """Sentencepiece stores no merges, only a score per token: every split of a token into
+    two known tokens is a merge, ranked by the merged token's score (best first)."""
+    vocab = {token: index for index, token in enumerate(tokens)}
+    found: list[tuple[float, int, int, str, str]] = []
+    for token, score in zip(tokens, scores):
+        pairs = [
+            (token[:i], token[i:])
+            for i in range(1, len(token))
+            if token[:i] in vocab and token[i:] in vocab
+        ]
+        pairs.sort(key=lambda pair: (vocab[pair[0]], vocab[pair[1]]))
+        found.extend((score, len(left), len(right), left, right) for left, right in pairs)
+    # stable sort: equal keys keep their order above
+    found.sort(key=lambda item: (item[0], item[1], item[2]), reverse=True)
+    return [(left, right) for _, _, _, left, right in found]
+
+
+def _post_processor(backend, kind: str, bos: str | None, eos: str | None) -> None:
+    from tokenizers import processors
+
+    if bos is None and eos is None:
+        if kind == "gpt2":
+            backend.post_processor = processors.ByteLevel(trim_offsets=False)
+        return
+    ids = {t: backend.token_to_id(t) for t in (bos, eos) if t is not None}
+    first = ([f"{bos}:0"] if bos else []) + ["$A:0"] + ([f"{eos}:0"] if eos else [])
+    second = ([f"{bos}:1"] if bos else []) + ["$B:1"] + ([f"{eos}:1"] if eos else [])
+    backend.post_processor = processors.TemplateProcessing(
+        single=" ".join(first), pair=" ".join(first + second), special_tokens=list(ids.items())
+    )
