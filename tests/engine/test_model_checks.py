@@ -228,3 +228,54 @@ def test_loading_never_writes_into_the_model_folder(model):
     build_model(model, "sequence-classification", 2)
     assert {p: p.stat().st_mtime_ns for p in model.iterdir()} == before
     assert os.access(model, os.R_OK)
+
+
+_PEAK_SCRIPT = """
+import json, sys
+from workbench.engine.models.loading import build_model
+
+def kb(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1])
+
+before = kb("VmRSS:")
+model = build_model(sys.argv[1], "sequence-classification", 2).model
+params = sum(p.numel() for p in model.parameters())
+print(json.dumps({"model_kb": params * 4 // 1024, "peak_kb": kb("VmHWM:") - before}))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_a_bf16_checkpoint_loads_in_the_memory_of_the_model_plus_one_tensor(tmp_path):
+    """Measured in a fresh process: peak RSS while loading stays under the float32 model plus
+    half the bf16 file (holding the file, mapped or as a dict, would add all of it)."""
+    from workbench.engine.models.bert import BertConfig, BertModel
+
+    folder = tiny_bert(tmp_path / "model")
+    config = dict(
+        json.loads((folder / "config.json").read_text("utf-8")),
+        vocab_size=1000,
+        hidden_size=512,
+        num_hidden_layers=8,
+        num_attention_heads=8,
+        intermediate_size=2048,
+    )  # many tensors of 2 MB at most: the file is 50 MB
+    (folder / "config.json").write_text(json.dumps(config), "utf-8")
+    state = BertModel(BertConfig.from_dict(config)).state_dict()
+    save_file(
+        {k: v.to(torch.bfloat16) for k, v in state.items()}, str(folder / "model.safetensors")
+    )
+    file_kb = (folder / "model.safetensors").stat().st_size // 1024
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_SCRIPT, str(folder)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    measured = json.loads(done.stdout)
+    assert measured["peak_kb"] < measured["model_kb"] + file_kb // 2, (measured, file_kb)
+
+
+def test_describe_counts_the_parameters_of_shards(model):
+    whole = describe_model(str(model))["parameters"]
+    shard(model, parts=3)
+    assert describe_model(str(model))["parameters"] == whole > 0

@@ -9,16 +9,16 @@ import json
 import pickle
 import re
 import shutil
+import sys
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from workbench.engine.models.checks import find_weights, safetensors_header
+from workbench.engine.models.checks import TensorInfo, find_weights, safetensors_header
 from workbench.errors import UserError
 from workbench.runs import match_umask
 
@@ -73,23 +73,44 @@ def read_state_dict(folder: str | Path) -> Weights:
         for file in weights.files:
             tensors.update(load_bin(file))
         return Weights.of(tensors)
-    shapes: dict[str, tuple[int, ...]] = {}
-    where: dict[str, Path] = {}
+    infos: dict[str, tuple[TensorInfo, Path]] = {}
     for file in weights.files:
         for key, info in safetensors_header(file).items():  # checks truncation first
-            shapes[key], where[key] = info.shape, file
-    handles: dict[Path, Any] = {}
+            infos[key] = (info, file)
 
     def read(key: str) -> torch.Tensor:
-        file = where[key]
+        info, file = infos[key]
         try:
-            if file not in handles:
-                handles[file] = safe_open(str(file), framework="pt", device="cpu")
-            return handles[file].get_tensor(key)
-        except Exception as exc:  # a file changed or damaged after its header was read
+            return _read_tensor(file, info, key)
+        except Exception as exc:  # the file changed or was damaged since its header was read
             raise UserError(f"cannot read {key} from {file}: {exc}; download it again") from None
 
-    return Weights(shapes, read)
+    return Weights({k: info.shape for k, (info, _) in infos.items()}, read)
+
+
+_TORCH_DTYPES = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
+    "U8": torch.uint8, "BOOL": torch.bool,
+}  # fmt: skip
+
+
+def _read_tensor(file: Path, info: TensorInfo, key: str) -> torch.Tensor:
+    """One tensor, read with plain file I/O into its own buffer: nothing of the file stays
+    mapped, so memory holds the model and one tensor, not the model and the file."""
+    dtype = _TORCH_DTYPES.get(info.dtype)
+    if dtype is None or sys.byteorder != "little":  # fp8 and other rare kinds
+        with safe_open(str(file), framework="pt", device="cpu") as handle:
+            return handle.get_tensor(key)
+    size = info.end - info.start
+    if size == 0:
+        return torch.empty(info.shape, dtype=dtype)
+    buffer = bytearray(size)
+    with open(file, "rb") as handle:
+        handle.seek(info.data_start + info.start)
+        if handle.readinto(buffer) != size:
+            raise ValueError("the file is shorter than its header says")
+    return torch.frombuffer(buffer, dtype=dtype).reshape(info.shape)
 
 
 # weights_only could be bypassed before torch 2.6 (CVE-2025-32434).

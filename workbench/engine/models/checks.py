@@ -124,6 +124,7 @@ class TensorInfo:
     shape: tuple[int, ...]
     start: int
     end: int  # byte offsets in the data part, after the header
+    data_start: int = 0  # where the data part begins in the file (8 + header length)
 
 
 def safetensors_header(path: Path) -> dict[str, TensorInfo]:
@@ -161,7 +162,7 @@ def safetensors_header(path: Path) -> dict[str, TensorInfo]:
     for key, entry in header.items():
         if key == "__metadata__":
             continue
-        info = _tensor_info(entry)
+        info = _tensor_info(entry, 8 + length)
         if info is None:
             raise UserError(f"{path} is corrupt (the header entry of {key} is malformed); {again}")
         count = 1
@@ -183,7 +184,7 @@ def safetensors_header(path: Path) -> dict[str, TensorInfo]:
     return tensors
 
 
-def _tensor_info(entry: Any) -> TensorInfo | None:
+def _tensor_info(entry: Any, data_start: int) -> TensorInfo | None:
     if not isinstance(entry, dict):
         return None
     dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
@@ -195,7 +196,7 @@ def _tensor_info(entry: Any) -> TensorInfo | None:
         return None
     if any(v < 0 for v in values) or offsets[0] > offsets[1]:
         return None
-    return TensorInfo(dtype, tuple(shape), offsets[0], offsets[1])
+    return TensorInfo(dtype, tuple(shape), offsets[0], offsets[1], data_start)
 
 
 def weight_shapes(

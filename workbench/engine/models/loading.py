@@ -44,6 +44,7 @@ def build_model(
     so the head starts fresh. `dropout` replaces the checkpoint's dropout rates (training
     only; exports keep the checkpoint's own).
     """
+    folder = Path(folder)
     raw = read_config(folder)
     family = family_for(raw, folder)
     head = family.head(head_kind)
