@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
-import struct
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -201,21 +199,23 @@ def read_config(folder: Path | str) -> dict[str, Any]:
 
 
 def parameter_count(folder: Path) -> int | None:
-    """Exact, from the safetensors header (no weights read); None for .bin checkpoints."""
-    path = folder / "model.safetensors"
+    """Exact, from the safetensors headers, shards too (no weights read); None for .bin
+    checkpoints and folders without weights."""
+    from workbench.engine.models.checks import find_weights, safetensors_header
+
     try:
-        with open(path, "rb") as handle:
-            (size,) = struct.unpack("<Q", handle.read(8))
-            header = json.loads(handle.read(size))
-    except (OSError, struct.error, ValueError):
+        weights = find_weights(folder)
+        if weights.format != "safetensors":
+            return None
+        total = 0
+        for file in weights.files:
+            for info in safetensors_header(file).values():
+                count = 1
+                for dim in info.shape:
+                    count *= dim
+                total += count
+    except UserError:
         return None
-    total = 0
-    for key, entry in header.items():
-        if key != "__metadata__":
-            count = 1
-            for dim in entry.get("shape", []):
-                count *= int(dim)
-            total += count
     return total
 
 
