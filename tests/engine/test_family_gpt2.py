@@ -219,3 +219,20 @@ def test_the_layers_prefix_names_the_blocks(tmp_path):
     keys = model.state_dict()
     assert any(k.startswith(f"{FAMILY.layers_prefix}1.") for k in keys)
     assert all(any(k.startswith(p) for k in keys) for p in FAMILY.embedding_prefixes)
+
+
+def test_the_causal_mask_buffers_of_older_checkpoints_are_ignored(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    torch.manual_seed(0)
+    transformers.GPT2Model(_config()).save_pretrained(tmp_path)
+    weights = load_file(tmp_path / "model.safetensors")
+    for i in range(2):  # as the original openai-community/gpt2 files carry them
+        weights[f"h.{i}.attn.bias"] = torch.tril(torch.ones(1, 1, 64, 64))
+        weights[f"h.{i}.attn.masked_bias"] = torch.tensor(-1e4)
+    save_file(weights, tmp_path / "model.safetensors", metadata={"format": "pt"})
+    loaded = build_model(tmp_path, "causal-lm", 0)
+    assert loaded.fresh == []
+    assert torch.equal(
+        loaded.model.transformer.h[1].attn.c_attn.bias, weights["h.1.attn.c_attn.bias"]
+    )
