@@ -86,7 +86,9 @@ def main() -> None:
     parser.add_argument("--prompt-tokens", type=int, default=32)
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -103,7 +105,9 @@ def main() -> None:
         generator = load_generator(source, device=args.device)
         prompt = generator.prompt_ids("Once upon a time, in a small village by the sea, there")
         results.append(
-            measure(source, generator.model, _NoText(), prompt[: args.prompt_tokens], args.new_tokens)
+            measure(
+                source, generator.model, _NoText(), prompt[: args.prompt_tokens], args.new_tokens
+            )
         )
     print(
         json.dumps(
