@@ -103,6 +103,17 @@ TRAIN_FLAGS: dict[str, tuple[str, type, str]] = {
         int,
         "evaluate every N steps (default: about 5 times per run)",
     ),
+    "--checkpoint-every": (
+        "checkpoint_every_steps",
+        int,
+        "save a checkpoint for --resume every N steps (default: about every 10 minutes of "
+        "training, and at each epoch end)",
+    ),
+    "--keep-checkpoints": (
+        "keep_checkpoints",
+        int,
+        "how many of the newest checkpoints to keep, besides the best",
+    ),
     "--output": ("output", str, "run folder to create (default: a new folder in your runs folder)"),
 }
 
@@ -157,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fine-tune a model. Tasks (--task): " + ", ".join(TASK_NAMES) + ".",
     )
     train.add_argument("--config", help="run.toml with the settings (flags given here override it)")
+    train.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue a stopped, failed or killed run from its last checkpoint, with its own "
+        "settings and in its own folder",
+    )
     defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
     for flag, (field, kind, help_text) in TRAIN_FLAGS.items():
         if field in GENERAL_DEFAULTS:
@@ -367,8 +384,11 @@ def config_from_args(args: argparse.Namespace):
 
 
 def _train(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
-    from workbench.engine import train
+    if args.resume:
+        _check_resume_alone(args)
+    else:
+        config = config_from_args(args)
+    from workbench.engine import resume, train
 
     stop = threading.Event()
     previous = signal.getsignal(signal.SIGINT)
@@ -381,7 +401,11 @@ def _train(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_interrupt)
     try:
-        result = train(config, on_event=ProgressPrinter(sys.stderr), should_stop=stop.is_set)
+        printer = ProgressPrinter(sys.stderr)
+        if args.resume:
+            result = resume(args.resume, on_event=printer, should_stop=stop.is_set)
+        else:
+            result = train(config, on_event=printer, should_stop=stop.is_set)
     finally:
         signal.signal(signal.SIGINT, previous)
     if result.status == "failed":
@@ -389,6 +413,19 @@ def _train(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     print(result.run_dir)
     return EXIT_OK
+
+
+def _check_resume_alone(args: argparse.Namespace) -> None:
+    """A resumed run keeps its settings: other settings would make it another run."""
+    given = ["--config"] if args.config else []
+    for flag in {**TRAIN_FLAGS, **TRAIN_SWITCHES}:
+        if getattr(args, flag[2:].replace("-", "_")) is not None:
+            given.append(flag)
+    if given:
+        raise UserError(
+            f"--resume continues a run with the settings in its config.toml; leave out "
+            f"{', '.join(dict.fromkeys(given))}"
+        )
 
 
 def _evaluate(args: argparse.Namespace) -> int:

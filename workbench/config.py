@@ -116,6 +116,11 @@ class RunConfig:
     """Also evaluate every N optimizer steps (0: about five times per run, and at the end
     of each epoch)."""
     log_every_steps: int = 5
+    checkpoint_every_steps: int = 0
+    """Save a checkpoint (for `workbench train --resume`) every N optimizer steps, and at each
+    epoch end (0: about every 10 minutes of training, and at each epoch end)."""
+    keep_checkpoints: int = 2
+    """How many of the newest checkpoints to keep (plus the one with the best metric)."""
     output: str | None = None
     """Run directory; a new folder under the user's runs folder when absent."""
 
@@ -151,6 +156,8 @@ class RunConfig:
         _check_int("seed", self.seed, 0, 2**32 - 1)
         _check_int("eval_every_steps", self.eval_every_steps, 0)
         _check_int("log_every_steps", self.log_every_steps, 1)
+        _check_int("checkpoint_every_steps", self.checkpoint_every_steps, 0)
+        _check_int("keep_checkpoints", self.keep_checkpoints, 1, 1000)
         _check_int("stride", self.stride, 0, 4096)
         _check_int("early_stopping_patience", self.early_stopping_patience, 0)
         _check_int("eval_sample", self.eval_sample, 1)

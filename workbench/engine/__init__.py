@@ -31,6 +31,28 @@ def train(
     return _train(config, on_event=on_event, should_stop=should_stop)
 
 
+def resume(
+    run_dir: str | Path,
+    on_event: EventSink | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> RunResult:
+    """Continue a stopped, failed or killed run from its newest complete checkpoint, with the
+    run's own settings, in the same folder (as `train`, but UserError when it cannot resume:
+    `resume_status` says beforehand)."""
+    from workbench.engine.training.run import resume as _resume
+
+    return _resume(run_dir, on_event=on_event, should_stop=should_stop)
+
+
+def resume_status(run_dir: str | Path) -> dict[str, Any]:
+    """Whether a run folder can be resumed (the GUI's Resume button): {"resumable": bool,
+    "step": the checkpoint's step or None, "epoch", "total_steps", "reason": a sentence}.
+    Reads only small JSON files; never raises for a bad folder."""
+    from workbench.engine.training.checkpointing import resume_status as _status
+
+    return _status(run_dir)
+
+
 def evaluate(
     run_or_model: str | Path,
     data: str | Path,

@@ -59,6 +59,11 @@ class TrainPlan:
     keep_best: bool = False
     """Restore the weights of the best evaluation at the end (not the last)."""
     hooks: FitHooks = field(default_factory=FitHooks)
+    checkpoint: Callable[[nn.Module, TrainState, str], None] | None = None
+    """(model, state, reason) after each step inside an epoch ("step"), after an epoch's end
+    and its evaluation but the last ("epoch"), and on a stop ("stop"); it decides whether
+    to save (see training/checkpointing.py). The state is then complete: a resume from it
+    continues as if never interrupted."""
 
     @property
     def total_steps(self) -> int:
@@ -78,9 +83,19 @@ def fit(
     model.train()
     total = plan.total_steps
     device = runtime.device
-    running_loss = torch.zeros((), device=device)
-    running_count = 0
+    # The loss window since the last log step lives in the state: a resume logs the same means.
+    if state.running_loss is None:
+        running_loss = torch.zeros((), device=device)
+    else:
+        running_loss = state.running_loss.to(device)
+    state.running_loss = running_loss  # updated in place below
+    running_count = state.running_count
     window_start, window_examples = time.perf_counter(), 0
+
+    def checkpoint(reason: str) -> None:
+        if plan.checkpoint is not None and runtime.is_main:  # one writer per run
+            state.running_count = running_count
+            plan.checkpoint(plan.model, state, reason)
 
     def evaluate(final: bool) -> bool:
         """Evaluate, track the best, and say whether to stop early."""
@@ -100,6 +115,7 @@ def fit(
         for position in range(state.batch_in_epoch, len(batches)):
             if runtime.any_rank(should_stop()):
                 state.status = "stopped"
+                checkpoint("stop")
                 return _finish(plan, state, sink)
             indices = batches[position]
             step_start = time.perf_counter()
@@ -136,15 +152,20 @@ def fit(
                 )
                 running_loss.zero_()
                 running_count = 0
+                state.running_count = 0
                 window_start, window_examples = time.perf_counter(), 0
             mid_run = plan.eval_every and state.step % plan.eval_every == 0
             if mid_run and position + 1 < len(batches) and evaluate(final=False):
                 state.status = "early-stopped"
                 return _finish(plan, state, sink)
+            if position + 1 < len(batches):  # the epoch's end has its own, after its evaluation
+                checkpoint("step")
         state.epoch, state.batch_in_epoch = epoch + 1, 0
         if evaluate(final=state.epoch == plan.epochs and not plan.keep_best):
             state.status = "early-stopped"
             return _finish(plan, state, sink)
+        if state.epoch < plan.epochs:  # after the last one the model is saved at once
+            checkpoint("epoch")
     state.status = "completed"
     return _finish(plan, state, sink)
 

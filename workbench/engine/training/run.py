@@ -8,6 +8,7 @@ seams; `fit` itself names neither.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import sys
 import time
@@ -47,6 +48,7 @@ from workbench.engine.tasks import get_task
 from workbench.engine.tasks.base import Features, Rows, Task, TaskData
 from workbench.engine.tokenizer import TextTokenizer
 from workbench.engine.trained import INFERENCE_SETTINGS, model_config, saved_meta
+from workbench.engine.training import checkpointing
 from workbench.engine.training.batching import length_grouped_batches
 from workbench.engine.training.fit import FitHooks, TrainPlan, fit
 from workbench.engine.training.optim import linear_schedule, make_optimizer
@@ -208,11 +210,56 @@ def train(
         runtime = Runtime(precision)
         return _run(prepared, runtime, run_dir, reporter, should_stop or (lambda: False), hooks)
     except Exception as exc:  # every failure ends the run with a readable message
-        message = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, torch.OutOfMemoryError):
-            message = "out of memory; lower the batch size or max length and train again"
-        reporter.emit(RunFinished("failed", str(run_dir), {}, message))
-        return RunResult(run_dir, "failed", {}, message)
+        return _failed(run_dir, reporter, exc)
+    finally:
+        reporter.close()
+
+
+def _failed(run_dir: Path, reporter: Reporter, exc: Exception) -> RunResult:
+    message = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, torch.OutOfMemoryError):
+        message = "out of memory; lower the batch size or max length and train again"
+    reporter.emit(RunFinished("failed", str(run_dir), {}, message))
+    return RunResult(run_dir, "failed", {}, message)
+
+
+def resume(
+    run_dir: str | Path,
+    on_event: EventSink | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    hooks: FitHooks | None = None,
+) -> RunResult:
+    """Continue a stopped, failed or killed run from its newest complete checkpoint, in its own
+    folder with its own config.toml, appending to its metrics.jsonl (cut back to the
+    checkpoint, so every step is there once). On the same machine in fp32 the result is
+    bitwise the uninterrupted run's. UserError, before anything is touched, when the run
+    cannot resume (completed, no complete checkpoint, data changed)."""
+    run_dir = Path(run_dir).expanduser().resolve()
+    point = checkpointing.resume_point(run_dir)
+    config = RunConfig.from_toml(run_dir / runs.LAYOUT["config"])
+    config.output = str(run_dir)
+    prepared = prepare(config)
+    saved = point.extra.get("meta")
+    if saved is not None and json.loads(json.dumps(prepared.data.meta)) != saved:
+        raise UserError(
+            f"the training data of {run_dir} changed since step {point.step} was saved (its "
+            "labels or settings differ); resume needs the same data file, or train again"
+        )
+    device = pick_device(prepared.config.device)
+    runtime = Runtime(pick_precision(prepared.config.precision, device))
+    stop = should_stop or (lambda: False)
+    try:
+        built = build(prepared, runtime, stop, hooks)  # tokenised and loaded; nothing written
+    except torch.OutOfMemoryError:
+        raise UserError("out of memory while loading the run; close other programs") from None
+    point.check_batches(built.plan.batches)
+    checkpointing.remove_incomplete(run_dir)
+    point.truncate_logs()
+    reporter = Reporter(run_dir, on_event)
+    try:
+        return _run(prepared, runtime, run_dir, reporter, stop, hooks, point, built)
+    except Exception as exc:
+        return _failed(run_dir, reporter, exc)
     finally:
         reporter.close()
 
@@ -361,16 +408,19 @@ def _run(
     reporter: Reporter,
     should_stop: Callable[[], bool],
     hooks: FitHooks | None,
+    resume_from: checkpointing.ResumePoint | None = None,
+    built: Built | None = None,
 ) -> RunResult:
     config, task = prepared.config, prepared.task
-    built = build(prepared, runtime, should_stop, hooks)
+    if built is None:
+        built = build(prepared, runtime, should_stop, hooks)
     plan, precision = built.plan, runtime.precision
     meta = prepared.data.meta
-    for message in prepared.data.notices:
+    for message in prepared.data.notices if resume_from is None else []:  # logged already
         reporter.emit(Notice(message))
     head = prepared.family.head(task.head_for(meta))
     head_fresh = [k for k in built.loaded.fresh if k.startswith(head.new_prefixes)]
-    if head_fresh:
+    if head_fresh and resume_from is None:
         outputs = task.num_outputs(meta)  # 0: sized by the model (a masked LM's vocabulary)
         size = f" ({outputs} outputs)" if outputs else ""
         reporter.emit(Notice(f"a new head for {task.title} was initialised{size}"))
@@ -393,8 +443,15 @@ def _run(
         )
     )
     before = {}
-    if task.evaluate_before_training:
+    if resume_from is not None:
+        resume_from.restore(plan.model, built.state)  # the RNG states last
+        before = resume_from.extra.get("before", {})
+        reporter.emit(
+            Notice(f"resumed from the checkpoint of step {built.state.step} of {plan.total_steps}")
+        )
+    elif task.evaluate_before_training:
         before = _evaluate_before_training(prepared, built, runtime, reporter, should_stop)
+    plan.checkpoint = _checkpointer(prepared, run_dir, plan, built.state, before, reporter)
     state = fit(plan, built.state, runtime, reporter.emit, should_stop)
     stopped = state.status == "stopped"
     if stopped:
@@ -440,8 +497,48 @@ def _run(
     )
     if "examples" in results:
         runs.write_json_atomic(run_dir / runs.LAYOUT["eval_examples"], results["examples"])
+    if status == "completed" and checkpointing.REMOVE_ON_COMPLETION:  # results say completed
+        freed = checkpointing.remove_all(run_dir)
+        if freed:
+            reporter.emit(Notice(f"removed the run's checkpoints ({freed / 2**20:,.0f} MB)"))
     reporter.emit(RunFinished(status, str(run_dir), results))
     return RunResult(run_dir, status, results)
+
+
+def _checkpointer(
+    prepared: Prepared,
+    run_dir: Path,
+    plan: TrainPlan,
+    state: TrainState,
+    before: dict[str, Any],
+    reporter: Reporter,
+) -> checkpointing.Checkpointer:
+    """Checkpoints for `workbench train --resume`, with what a resume must find again."""
+    config, task = prepared.config, prepared.task
+
+    def saved(info: checkpointing.CheckpointInfo) -> None:
+        reporter.emit(
+            Notice(f"checkpoint saved at step {info.step} ({info.bytes / 2**20:,.0f} MB)")
+        )
+
+    return checkpointing.Checkpointer(
+        run_dir,
+        every_steps=config.checkpoint_every_steps,
+        keep=config.keep_checkpoints,
+        primary_metric=task.primary_metric,
+        greater_is_better=task.greater_is_better,
+        batches=plan.batches,
+        steps_per_epoch=plan.steps_per_epoch,
+        total_steps=plan.total_steps,
+        keep_best_weights=plan.keep_best,
+        extra={
+            "meta": prepared.data.meta,
+            "before": {k: v for k, v in before.items() if isinstance(v, float)},
+        },
+        last_step=state.step or None,
+        last_seconds=state.train_seconds,
+        on_saved=saved,
+    )
 
 
 def _evaluate_before_training(

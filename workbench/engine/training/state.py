@@ -33,9 +33,15 @@ class TrainState:
     last_metrics: dict[str, Any] | None = None
     status: str = "running"  # running | completed | stopped | early-stopped
     best_weights: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+    running_loss: torch.Tensor | None = field(default=None, repr=False)
+    """Sum of the losses since the last logged step (a device tensor), and how many: a resume
+    between two log steps must log the same mean as an uninterrupted run."""
+    running_count: int = 0
 
     def state_dict(self) -> dict[str, Any]:
-        """Plain values and tensors only (loads with `torch.load(weights_only=True)`)."""
+        """Plain values and tensors only (loads with `torch.load(weights_only=True)`); the
+        best weights are not in it (a checkpoint stores them in their own file)."""
+        running = self.running_loss
         return {
             "counters": {
                 "step": self.step,
@@ -48,7 +54,12 @@ class TrainState:
                 "best_step": self.best_step,
                 "evals_since_best": self.evals_since_best,
                 "last_eval_step": self.last_eval_step,
+                "running_count": self.running_count,
             },
+            "running_loss": (
+                running.detach().to("cpu", copy=True) if running is not None else torch.zeros(())
+            ),
+            "last_metrics": _plain_metrics(self.last_metrics),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
@@ -58,6 +69,8 @@ class TrainState:
     def load_state_dict(self, saved: dict[str, Any]) -> None:
         for key, value in saved["counters"].items():
             setattr(self, key, value)
+        self.running_loss = saved["running_loss"].clone()
+        self.last_metrics = saved.get("last_metrics")
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
         if self.scaler is not None and saved.get("scaler") is not None:
@@ -65,14 +78,23 @@ class TrainState:
         restore_rng(saved["rng"])
 
 
+def _plain_metrics(metrics: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The last evaluation without the rows behind it (big, and only for the GUI's lists)."""
+    if metrics is None:
+        return None
+    return {k: v for k, v in metrics.items() if k != "examples"}
+
+
 def capture_rng() -> dict[str, Any]:
+    """Python's, NumPy's and torch's global generators (CUDA's once CUDA is in use: asking
+    earlier would start CUDA in a CPU run, and an unused generator is still at its seed)."""
     version, internal, gauss = random.getstate()
     state: dict[str, Any] = {
         "python": {"version": version, "internal": torch.tensor(internal), "gauss": gauss},
         "numpy": _numpy_state(),
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available():
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
