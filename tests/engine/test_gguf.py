@@ -98,7 +98,9 @@ def _gguf_name(key: str) -> str:
     return f"blk.{index}.{LAYER[module]}.{leaf}"
 
 
-def write_gguf(path: Path, model, tokenizer, qtype=Q.F32, arch: str = "llama") -> None:
+def write_gguf(
+    path: Path, model, tokenizer, qtype=Q.F32, arch: str = "llama", rope_freqs=None
+) -> None:
     """Write `model` (a transformers LlamaForCausalLM) and `tokenizer` as llama.cpp does:
     its names, its metadata keys, q/k rows permuted; 2-D weights in `qtype`."""
     c = model.config
@@ -125,19 +127,21 @@ def write_gguf(path: Path, model, tokenizer, qtype=Q.F32, arch: str = "llama") -
     writer.add_pad_token_id(tokens.index("<|im_end|>"))
     writer.add_add_bos_token(False)
     writer.add_chat_template(TEMPLATE)
-    _write_model(writer, model, qtype)
+    if rope_freqs is not None:
+        writer.add_tensor("rope_freqs.weight", rope_freqs.astype(np.float32))
+    _write_model(writer, model, qtype, permuted=arch == "llama")
 
 
-def _write_model(writer, model, qtype) -> None:
+def _write_model(writer, model, qtype, permuted: bool = True) -> None:
     c = model.config
     heads, kv_heads = c.num_attention_heads, c.num_key_value_heads
     for key, tensor in model.state_dict().items():
         if key == "lm_head.weight" and c.tie_word_embeddings:
             continue
         values = tensor.detach().numpy().astype(np.float32)
-        if key.endswith("q_proj.weight"):
+        if permuted and key.endswith("q_proj.weight"):
             values = _llama_cpp_permute(values, heads)
-        elif key.endswith("k_proj.weight"):
+        elif permuted and key.endswith("k_proj.weight"):
             values = _llama_cpp_permute(values, kv_heads)
         if values.ndim == 2 and qtype != Q.F32:
             data = gguf.quants.quantize(values, qtype)
@@ -150,13 +154,13 @@ def _write_model(writer, model, qtype) -> None:
     writer.close()
 
 
-def _reference(tokenizer, tied: bool, vocab_size: int | None = None):
+def _reference(tokenizer, tied: bool, vocab_size: int | None = None, **settings):
     torch.manual_seed(0)
+    settings = {"rope_theta": 100000.0, **settings}
     config = transformers.LlamaConfig(
         vocab_size=vocab_size or tokenizer.get_vocab_size(), hidden_size=64, intermediate_size=128,
         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-        max_position_embeddings=128, rms_norm_eps=1e-5, rope_theta=100000.0,
-        tie_word_embeddings=tied,
+        max_position_embeddings=128, rms_norm_eps=1e-5, tie_word_embeddings=tied, **settings,
     )  # fmt: skip
     model = transformers.LlamaForCausalLM(config)
     jitter(model)
@@ -202,6 +206,52 @@ def test_a_gguf_reads_back_to_its_weights_and_logits(tmp_path, tokenizer, qtype,
         diff = (loaded.model(ids) - theirs.eval()(ids).logits).abs().max().item()
     print(f"{qtype.name}: logits vs transformers' GGUF loader {diff:.1e}")
     assert diff < 1e-4
+
+
+def test_llama_3_rope_factors_become_its_rope_scaling(tmp_path, tokenizer):
+    """Llama 3.1/3.2 files carry RoPE as a `rope_freqs` tensor (llama.cpp's convert script
+    computes it from the llama3 settings); we recover the settings and the logits."""
+    rope = {
+        "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 8192,
+    }  # fmt: skip
+    reference = _reference(tokenizer, True, rope_theta=500000.0, rope_scaling=dict(rope))
+    inv_freq = 1.0 / 500000.0 ** (np.arange(0, 16, 2) / 16)
+    wavelen = 2 * np.pi / inv_freq
+    smooth = (8192 / wavelen - 1) / 3
+    factors = [
+        1.0 if w < 8192 / 4 else 8.0 if w > 8192 else 1 / ((1 - m) / 8 + m)
+        for w, m in zip(wavelen, smooth)
+    ]  # as convert_hf_to_gguf.py writes them
+    assert 1.0 in factors and 8.0 in factors and len(set(factors)) > 2  # all three kinds
+    path = tmp_path / "llama31.gguf"
+    write_gguf(path, reference, tokenizer, rope_freqs=np.array(factors))
+    folder = ours.gguf_folder(path)
+    assert json.loads((folder / "config.json").read_text())["rope_scaling"] == rope
+    ids = _ids(tokenizer)
+    with torch.no_grad():
+        got = build_model(folder, "causal-lm", 0).model.eval()(ids)
+        diff = (got - reference(ids).logits).abs().max().item()
+    assert diff < 1e-5
+
+
+def test_a_qwen2_gguf_keeps_its_biases_and_unpermuted_rows(tmp_path, tokenizer):
+    torch.manual_seed(0)
+    config = transformers.Qwen2Config(
+        vocab_size=tokenizer.get_vocab_size(), hidden_size=64, intermediate_size=128,
+        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        max_position_embeddings=128, rms_norm_eps=1e-6, tie_word_embeddings=True,
+    )  # fmt: skip
+    reference = transformers.Qwen2ForCausalLM(config)
+    jitter(reference)
+    path = tmp_path / "qwen2.gguf"
+    write_gguf(path, reference.eval(), tokenizer, arch="qwen2")
+    loaded = build_model(ours.gguf_folder(path), "causal-lm", 0)
+    assert loaded.config.model_type == "qwen2" and loaded.config.qkv_bias
+    ids = _ids(tokenizer)
+    with torch.no_grad():
+        diff = (loaded.model.eval()(ids) - reference(ids).logits).abs().max().item()
+    assert diff < 1e-5
 
 
 def test_the_unpermutation_is_transformers_own():
