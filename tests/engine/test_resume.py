@@ -10,6 +10,7 @@ dropout on so the RNG states matter.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import io
 import json
@@ -464,3 +465,33 @@ def test_written_safetensors_are_read_by_safetensors_itself(tmp_path):
     assert loaded.keys() == tensors.keys()
     for key, value in tensors.items():
         assert loaded[key].dtype == value.dtype and torch.equal(loaded[key], value), key
+
+
+def test_by_default_a_run_checkpoints_every_ten_minutes_of_training_and_at_epoch_ends():
+    checkpointer = checkpointing.Checkpointer(
+        Path("unused"),
+        every_steps=0,
+        keep=2,
+        primary_metric="accuracy",
+        greater_is_better=True,
+        batches=lambda epoch: [],
+        steps_per_epoch=1000,
+        total_steps=3000,
+        keep_best_weights=False,
+    )
+    state = TrainState(None, None, step=40, train_seconds=599.0)  # type: ignore[arg-type]
+    assert not checkpointer.due(state, "step")
+    state.step, state.train_seconds = 41, 600.5
+    assert checkpointer.due(state, "step")
+    checkpointer.last_step, checkpointer.last_seconds = 41, 600.5  # as save() leaves them
+    state.step, state.train_seconds = 42, 615.0
+    assert not checkpointer.due(state, "step")
+    assert checkpointer.due(state, "epoch") and checkpointer.due(state, "stop")
+    state.step = 41
+    assert not checkpointer.due(state, "epoch")  # that step is saved already
+    every_five = dataclasses.replace(checkpointer, every_steps=5, last_step=None)
+    assert [s for s in range(1, 16) if every_five.due(TrainState(None, None, step=s), "step")] == [
+        5,
+        10,
+        15,
+    ]

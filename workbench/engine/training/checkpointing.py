@@ -44,10 +44,11 @@ FOLDER = "checkpoints"
 MARKER = "COMPLETE"
 INDEX = "index.json"
 # The default when `checkpoint_every_steps` is 0: every 10 minutes of training time, and at the
-# end of each epoch but the last. Writing the bundled MiniLM with its AdamW moments (260 MB) and
-# fsyncing it took 0.4 s here (2-core VM, 2026-12-01): under 0.1 % of ten minutes, while a
-# crash loses at most ten minutes of work. Epoch ends add one because they are natural places
-# to stop, and cost one checkpoint per epoch.
+# end of each epoch but the last. A checkpoint of the bundled MiniLM with its AdamW moments is
+# 260 MB; saving one (fsynced, pruning the oldest) took 1.8-2.0 s here, on a 2-core VM under a
+# load average of 15 (2026-12-01; the safetensors files alone 0.7 s): about 0.3 % of ten
+# minutes, while a crash loses at most ten minutes of work. Epoch ends add one each because
+# they are natural places to stop.
 DEFAULT_EVERY_SECONDS = 600.0
 # A completed run cannot be resumed and its model/ folder holds the result (the best weights
 # too, when early stopping keeps them), so its checkpoints (hundreds of MB each) are removed.
@@ -437,16 +438,19 @@ class Checkpointer:
     def __call__(self, model: torch.nn.Module, state, reason: str) -> None:
         """reason: "step" (after a step inside an epoch), "epoch" (after an epoch's end and
         its evaluation) or "stop"."""
+        if self.due(state, reason):
+            self.save(model, state)
+
+    def due(self, state, reason: str) -> bool:
+        """Every `every_steps` steps (or `every_seconds` of training), at every epoch end and
+        stop; never twice for one step, nor before the first."""
         if state.step == 0 or state.step == self.last_step:
-            return
-        if reason == "step":
-            if self.every_steps:
-                due = state.step % self.every_steps == 0
-            else:
-                due = state.train_seconds - self.last_seconds >= self.every_seconds
-            if not due:
-                return
-        self.save(model, state)
+            return False
+        if reason != "step":
+            return True
+        if self.every_steps:
+            return state.step % self.every_steps == 0
+        return state.train_seconds - self.last_seconds >= self.every_seconds
 
     def save(self, model: torch.nn.Module, state) -> CheckpointInfo:
         tensors: dict[str, torch.Tensor] = {}
