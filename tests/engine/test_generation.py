@@ -201,3 +201,45 @@ def test_a_model_without_a_causal_lm_head_is_refused(tmp_path):
         Generator.load("default")
     with pytest.raises(UserError, match="unknown model"):
         Generator.load(tmp_path / "nothing")
+
+
+BATCH_PROMPTS = ["Hello", "The quick brown fox jumps over", "A small model writes a short story"]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"max_new_tokens": 15},
+        {"max_new_tokens": 15, "use_cache": False},
+        {"max_new_tokens": 15, "repetition_penalty": 1.3},
+        {"max_new_tokens": 15, "top_k": 1, "temperature": 0.7, "seed": 2},
+    ],
+    ids=["greedy", "no-cache", "repetition-penalty", "top-k-1"],
+)
+def test_a_left_padded_batch_gives_each_prompt_what_it_gets_alone(generator, settings):
+    from workbench.engine.generation.generate import generate_batch
+
+    prompts = [generator.prompt_ids(p) for p in BATCH_PROMPTS]
+    assert len({len(p) for p in prompts}) == 3  # really padded
+    batch = generate_batch(
+        generator.model, generator.tokenizer, prompts, GenerationSettings(**settings)
+    )
+    alone = [_ids(generator, p, **settings) for p in BATCH_PROMPTS]
+    assert batch == alone
+
+
+def test_a_batch_stops_each_row_at_its_own_stop_string_and_eos(folder):
+    from workbench.engine.generation.generate import generate_batch
+
+    generator = Generator.load(folder)
+    full = [_ids(generator, p, max_new_tokens=20) for p in BATCH_PROMPTS]
+    generator.tokenizer.eos_id = full[0][4]  # the first row ends there
+    stop = generator.tokenizer.decode(full[1][6:8])  # the second row stops there
+    settings = {"max_new_tokens": 20, "stop": (stop,)}
+    alone = [_ids(generator, p, **settings) for p in BATCH_PROMPTS]
+    prompts = [generator.prompt_ids(p) for p in BATCH_PROMPTS]
+    batch = generate_batch(
+        generator.model, generator.tokenizer, prompts, GenerationSettings(**settings)
+    )
+    assert batch == alone
+    assert len(alone[0]) <= 4 and len(alone[1]) <= 7

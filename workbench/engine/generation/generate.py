@@ -190,6 +190,93 @@ def generate(
         model.train(was_training)
 
 
+def generate_batch(
+    model: torch.nn.Module,
+    tokenizer: TextTokenizer,
+    prompts: Sequence[Sequence[int]],
+    settings: GenerationSettings,
+    *,
+    max_context: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[list[int]]:
+    """The new ids of each prompt, all run as one left-padded batch: each row gets what
+    `generate` gives it alone (greedy; a sample draws differently). Left padding keeps every
+    row's newest token in the last column; positions count real tokens only (the decoder
+    contract's `position_ids`), and the attention mask hides the padding, also in the cache.
+    With `max_context`, the batch ends when its longest row fills it (shorter rows too).
+    """
+    import torch
+
+    from workbench.engine.generation.cache import KVCache
+    from workbench.engine.generation.sampling import next_token
+
+    rows = [list(p) for p in prompts]
+    if not rows or any(not row for row in rows):
+        raise ValueError("generate_batch needs at least one token in every prompt")
+    if max_context is not None:
+        rows = [
+            row[len(row) - max_context + 1 :] if len(row) >= max_context else row for row in rows
+        ]
+    B, P = len(rows), max(map(len, rows))
+    device = next(model.parameters()).device
+    generator = None
+    if settings.seed is not None:
+        generator = torch.Generator(device=device).manual_seed(settings.seed)
+    pad = tokenizer.pad_id
+    tokens = torch.tensor([[pad] * (P - len(r)) + r for r in rows], device=device)  # (B, P)
+    mask = torch.tensor([[0] * (P - len(r)) + [1] * len(r) for r in rows], device=device)
+    stops = [_StopStrings(settings.stop, _NewText(tokenizer, r)) for r in rows]
+    out: list[list[int]] = [[] for _ in rows]
+    done = [False] * B
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            cache = KVCache() if settings.use_cache else None
+            step_input = tokens
+            for _ in range(settings.max_new_tokens):
+                if max_context is not None and tokens.shape[1] >= max_context:
+                    break
+                if should_stop is not None and should_stop():
+                    break
+                positions = (mask.cumsum(1) - 1).clamp(min=0)  # (B, S): real tokens counted
+                if cache is not None:
+                    T = step_input.shape[1]
+                    logits = model(step_input, mask, position_ids=positions[:, -T:], cache=cache)
+                else:
+                    logits = model(tokens, mask, position_ids=positions)  # (B, S, V)
+                seen = torch.where(mask.bool(), tokens, tokens[:, -1:])  # padding is not "seen"
+                chosen = next_token(
+                    logits[:, -1],
+                    seen,
+                    temperature=settings.temperature,
+                    top_k=settings.top_k,
+                    top_p=settings.top_p,
+                    penalty=settings.repetition_penalty,
+                    generator=generator,
+                )  # (B,)
+                for i, token in enumerate(chosen.tolist()):
+                    if done[i]:
+                        continue
+                    if token == tokenizer.eos_id:
+                        done[i] = True
+                        continue
+                    out[i] += stops[i].push(token)
+                    done[i] = stops[i].stopped
+                if all(done):
+                    break
+                # Finished rows go on computing (their tokens are dropped): rows never mix.
+                tokens = torch.cat([tokens, chosen[:, None]], dim=1)
+                mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+                step_input = chosen[:, None]  # (B, 1)
+    finally:
+        model.train(was_training)
+    for i, stop in enumerate(stops):
+        if not stop.stopped:
+            out[i] += stop.flush()
+    return out
+
+
 class TextStream:
     """Turns new token ids into new text, holding back an incomplete multi-byte character
     (decoded as U+FFFD) until its last byte arrives."""
@@ -252,6 +339,7 @@ class Generator:
     def load(cls, source: str | Path, device: str = "cpu") -> Generator:
         """From a model folder, a run folder or what `resolve_model` else knows (a .gguf
         file, the bundled decoder's name); UserError when it cannot generate text."""
+        from workbench.engine.models.checks import check_model
         from workbench.engine.models.family import CAUSAL_LM
         from workbench.engine.models.loading import build_model
         from workbench.engine.models.registry import family_for, read_config, resolve_model
@@ -259,6 +347,7 @@ class Generator:
         from workbench.engine.training.precision import pick_device
 
         folder = resolve_model(source)  # a folder, a run, a .gguf file or a bundled name
+        check_model(folder)  # config, weight headers, tokenizer: one line naming the file
         family = family_for(read_config(folder), folder)
         if CAUSAL_LM not in family.heads:
             raise UserError(
