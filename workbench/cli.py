@@ -224,7 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Continue --prompt with a causal language model; the new text is printed "
         "as it is generated. Greedy unless --temperature is above 0.",
     )
-    generate.add_argument("model", help="model folder or run folder of a decoder model")
+    generate.add_argument(
+        "model",
+        help='a decoder: model folder, run folder, .gguf file, or "smollm2" (the bundled one)',
+    )
     generate.add_argument("--prompt", required=True, help="the text to continue")
     generate.add_argument(
         "--max-new-tokens", type=int, default=64, help="at most this many new tokens (default 64)"
