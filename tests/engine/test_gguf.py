@@ -407,7 +407,13 @@ def test_smollm2_matches_transformers_gguf_loader_and_knows_paris():
     reference_tokenizer = transformers.AutoTokenizer.from_pretrained(
         path.parent, gguf_file=path.name
     )
-    for text in ("The capital of France is", "Ünïcödé — 日本語 🙂", "<|im_start|>user\nhi"):
+    probes = (
+        "The capital of France is",
+        "Ünïcödé — 日本語 🙂",
+        "<|im_start|>user\nhi",
+        "In 2024: 365",
+    )
+    for text in probes:
         assert tokenizer.encode_content([text])[0] == reference_tokenizer(text)["input_ids"]
 
 
