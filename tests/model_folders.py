@@ -256,7 +256,7 @@ BROKEN: dict[str, tuple[Breaker, str, str]] = {
     ),
     "tokenizer missing": (
         lambda f: [(f / n).unlink() for n in ("tokenizer.json", "vocab.txt")],
-        "has no tokenizer (tokenizer.json or vocab.txt)",
+        "has no tokenizer (tokenizer.json, vocab.json with merges.txt, or vocab.txt)",
         "",
     ),
     "tokenizer.json corrupt": (

@@ -106,3 +106,20 @@ def test_predict_on_a_broken_model_in_a_child_process(tmp_path):
     assert done.returncode == 2
     assert "model.safetensors is truncated" in _one_line(done.stderr)
     assert done.stdout == ""
+
+
+@pytest.mark.parametrize("files", ["tokenizer.json", "vocab+merges"])
+def test_a_decoder_folder_passes_and_a_broken_one_cannot_generate(files, tmp_path, capsys):
+    pytest.importorskip("transformers")
+    from tiny_gpt2 import write_tiny_gpt2
+
+    from workbench.engine.models.checks import check_model
+
+    model = write_tiny_gpt2(tmp_path / "gpt2", files=files)
+    check_model(model)  # GPT-2's files (vocab.json + merges.txt too) are a tokenizer
+    config = json.loads((model / "config.json").read_text("utf-8"))
+    (model / "config.json").write_text(json.dumps({**config, "n_head": 3}), "utf-8")
+    capsys.readouterr()  # transformers' progress bar while saving the folder
+    assert main(["generate", str(model), "--prompt", "hello", "--max-new-tokens", "2"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "n_embd 32 is not a multiple of n_head 3" in line and "config.json" in line

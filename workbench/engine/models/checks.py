@@ -323,6 +323,12 @@ def check_tokenizer(folder: Path, vocab_size: Any) -> int:
             ) from None
         ids = backend.get_vocab(with_added_tokens=True).values()
         count = max(ids) + 1 if ids else 0
+    elif (folder / "vocab.json").exists() and (folder / "merges.txt").exists():
+        file = folder / "vocab.json"  # byte-level BPE (GPT-2) without tokenizer.json
+        vocab = _read_json(file, "download the model's vocab.json again")
+        if not isinstance(vocab, dict) or not all(isinstance(i, int) for i in vocab.values()):
+            raise UserError(f"{file} is not a map of tokens to ids; download it again")
+        count = max(vocab.values()) + 1 if vocab else 0
     elif vocab_txt.exists():
         file = vocab_txt
         try:
@@ -332,8 +338,8 @@ def check_tokenizer(folder: Path, vocab_size: Any) -> int:
         count = len(lines) if any(line.strip() for line in lines) else 0
     else:
         raise UserError(
-            f"{folder} has no tokenizer (tokenizer.json or vocab.txt); copy the model's "
-            "tokenizer files into it"
+            f"{folder} has no tokenizer (tokenizer.json, vocab.json with merges.txt, or "
+            "vocab.txt); copy the model's tokenizer files into it"
         )
     if count == 0:
         raise UserError(f"{file} has no tokens; download the model's tokenizer again")
