@@ -166,3 +166,16 @@ def unknown_token_share(model: str | Path, texts: list[str], sample: int = 2000)
     from workbench.engine.data.doctor import unknown_token_share as _share
 
     return _share(model, texts, sample=sample)
+
+
+def parameter_counts(
+    model: str | Path, task: str, settings: dict[str, Any] | None = None, num_outputs: int = 2
+) -> dict[str, int]:
+    """{"trainable", "total"}: the parameters a run of `task` on `model` would train under
+    `settings` (RunConfig fields: lora_rank, lora_targets, head_only, freeze_layers …), with a
+    new head of `num_outputs`. Built from config.json's shapes on torch's meta device: no
+    weights are read, no memory is taken. UserError for settings the model cannot take."""
+    from workbench.engine.peft.apply import estimate_counts
+    from workbench.engine.tasks import get_task
+
+    return estimate_counts(model, get_task(task).head_kind, settings or {}, num_outputs)

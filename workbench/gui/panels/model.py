@@ -31,6 +31,7 @@ from workbench.gui import settings as ui_settings
 from workbench.gui.task_list import tasks_by_name
 from workbench.gui.tasks import Task, run_task
 from workbench.gui.widgets.inline_message import InlineMessageWidget
+from workbench.gui.widgets.training_scope import TrainingScopeWidget
 
 MESSAGES = {
     "choose_title": "Choose a Hugging Face model folder",
@@ -86,6 +87,7 @@ class ModelPanel(QWidget):
         self.description: dict[str, Any] = {}
         self.tasks = tasks_by_name()
         self._describe_task: Task | None = None
+        self._count_task: Task | None = None
         self._build()
         self.set_model(DEFAULT_MODEL)
 
@@ -154,7 +156,10 @@ class ModelPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(task_box)
         layout.addWidget(model_box)
+        self.scope = TrainingScopeWidget()  # what trains: all, head only, LoRA; and how much
+        layout.addWidget(self.scope)
         layout.addStretch(1)
+        self.scope.sig_values_changed.connect(self._on_scope_values_changed)
 
         self.default_button.clicked.connect(self._on_default_button_clicked)
         self.choose_button.clicked.connect(self._on_choose_button_clicked)
@@ -218,7 +223,7 @@ class ModelPanel(QWidget):
         return MESSAGES["cannot_do"].format(model=model, task=task, family=family)
 
     def config_values(self) -> dict[str, object]:
-        return {"model": self.model_name, "task": self.task()}
+        return {"model": self.model_name, "task": self.task(), **self.scope.values()}
 
     def set_vocabulary_warning(self, text: str | None) -> None:
         """Mark the current model as not covering the training data's text (the Data page's
@@ -249,6 +254,23 @@ class ModelPanel(QWidget):
     def _on_task_combo_changed(self) -> None:
         self._show_task()
         self.sig_task_changed.emit(self.task())
+        self._count_parameters()
+
+    @Slot()
+    def _on_scope_values_changed(self) -> None:
+        self._count_parameters()
+
+    @Slot(object)
+    def _on_count_task_succeeded(self, counts: dict[str, int]) -> None:
+        if self.sender() is self._count_task:
+            self._count_task = None
+            self.scope.show_counts(counts)
+
+    @Slot(str)
+    def _on_count_task_failed(self, message: str) -> None:
+        if self.sender() is self._count_task:
+            self._count_task = None
+            self.scope.show_counts(None, problem=message)
 
     @Slot(object)
     def _on_describe_task_succeeded(self, description: dict[str, Any]) -> None:
@@ -260,6 +282,8 @@ class ModelPanel(QWidget):
         self._show_description(self.description)
         self.message.clear_message()
         self._show_support()
+        self.scope.set_layer_count(int(self.description.get("layers") or 0))
+        self._count_parameters()
         self.sig_model_changed.emit(self.model_name)
 
     @Slot(str)
@@ -271,6 +295,17 @@ class ModelPanel(QWidget):
         self.sig_model_failed.emit(message)
 
     # ---- display helpers ----------------------------------------------------------------
+    def _count_parameters(self) -> None:
+        """Trainable vs total parameters of the current choice, from the engine (off the GUI
+        thread: it imports torch); a newer request makes an older answer stale."""
+        if not self.description or self.problem():
+            return
+        self.scope.show_counts(None)
+        values = self.scope.values()
+        self._count_task = run_task(engine.parameter_counts, self.model_name, self.task(), values)
+        self._count_task.sig_succeeded.connect(self._on_count_task_succeeded)
+        self._count_task.sig_failed.connect(self._on_count_task_failed)
+
     def _show_task(self) -> None:
         self.task_hint.setText(str(self.task_info().get("description", "")))
         self._show_support()
