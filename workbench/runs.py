@@ -23,6 +23,8 @@ LAYOUT = {
     "eval_examples": "eval_examples.json",
     "model": "model",
     "log": "log.txt",
+    "lock": "run.lock",  # held by the process writing the run (see RunLock)
+    "info": "run.json",  # the user's display name and note (see workbench/engine/run_index.py)
 }
 
 
@@ -141,10 +143,98 @@ def match_umask(path: str | Path, mode: int) -> None:
         os.chmod(path, mode & ~current_umask())
 
 
+class RunLock:
+    """A lock on `<run>/run.lock` that the process writing the run holds while it writes.
+
+    A run whose process died still says "running" in none of its files, and its last event
+    is not a RunFinished: the lock tells such a killed run from one still in progress,
+    because the operating system drops a dead process's lock (an flock on POSIX, a byte
+    lock on Windows) while the file with its pid stays. `run_is_live` probes it.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / LAYOUT["lock"]
+        self._handle: Any = None
+
+    def acquire(self, timeout: float = 1.0) -> bool:
+        """Take the lock (False if another writer still holds it after `timeout` seconds)."""
+        handle = open(self.path, "a+b")
+        deadline = time.monotonic() + timeout
+        while not _try_lock(handle):
+            if time.monotonic() >= deadline:
+                handle.close()
+                return False
+            time.sleep(0.05)  # a listing probing the lock holds it for microseconds
+        handle.seek(0)
+        handle.truncate()
+        record = {"pid": os.getpid(), "started": time.time()}
+        handle.write(json.dumps(record).encode("utf-8"))
+        handle.flush()
+        self._handle = handle
+        return True
+
+    def release(self) -> None:
+        """Drop the lock and its file (removed first on POSIX, so no one sees it unlocked)."""
+        handle, self._handle = self._handle, None
+        if handle is None:
+            return
+        if sys.platform != "win32":
+            self.path.unlink(missing_ok=True)
+        handle.close()
+        if sys.platform == "win32":
+            try:
+                self.path.unlink(missing_ok=True)
+            except OSError:
+                pass  # another process is probing it; the next writer truncates it
+
+
+def _try_lock(handle: Any) -> bool:
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            # flock, not lockf: its lock belongs to the open file, so a second open in the
+            # same process (the GUI lists runs while it trains one) sees it taken.
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def run_is_live(run_dir: Path) -> bool:
+    """Whether a process is writing this run now (it holds its RunLock)."""
+    path = Path(run_dir) / LAYOUT["lock"]
+    try:
+        handle = open(path, "rb")
+    except OSError:
+        return False  # no lock file: nobody writes it (or an older Workbench wrote it)
+    try:
+        if not _try_lock(handle):
+            return True
+        if sys.platform == "win32":
+            import msvcrt
+
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+        return False
+    finally:
+        handle.close()  # closing drops a probe's flock
+
+
 class MetricsLog:
-    """Appends one JSON object per line and flushes, so a killed run keeps its curves."""
+    """Appends one JSON object per line and flushes, so a killed run keeps its curves.
+
+    Whoever appends holds the run's RunLock until `close`, so a listing can tell a live run
+    from a killed one."""
 
     def __init__(self, path: Path) -> None:
+        self._lock = RunLock(Path(path).parent)
+        self._lock.acquire()  # False: another process writes it too; the log still works
         self._handle = open(path, "a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
@@ -153,6 +243,7 @@ class MetricsLog:
 
     def close(self) -> None:
         self._handle.close()
+        self._lock.release()
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:

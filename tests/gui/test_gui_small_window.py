@@ -16,7 +16,7 @@ from workbench.gui.main_window import MainWindow
 
 SMALL = (1024, 640)
 MIN_PLOT = (200, 120)  # the data area of each plot, in pixels
-PAGES = ("data", "model", "hyperparams", "train", "evaluate", "playground", "export")
+PAGES = ("data", "model", "hyperparams", "train", "evaluate", "playground", "export", "runs")
 OTHERS_FAILING: set[str] = set()  # pages of panels being reworked for tasks that do not fit yet
 
 

@@ -30,11 +30,13 @@ from workbench.engine.events import RunFinished
 from workbench.errors import UserError
 from workbench.gui import settings as ui_settings
 from workbench.gui.panels.data import KEY_LAST_FILE, DataPanel
-from workbench.gui.panels.evaluate import EvaluatePanel
+from workbench.gui.panels.evaluate import MESSAGES as EVALUATE_MESSAGES
+from workbench.gui.panels.evaluate import EvaluatePanel, has_results
 from workbench.gui.panels.export import ExportPanel
 from workbench.gui.panels.hyperparams import HyperparamsPanel
 from workbench.gui.panels.model import ModelPanel
 from workbench.gui.panels.playground import PlaygroundPanel
+from workbench.gui.panels.runs import KEY_LAST_RUN, ResumeRequest, RunsPanel, train_or_resume
 from workbench.gui.panels.train import TrainPanel
 from workbench.gui.predictor_service import LoadFn
 from workbench.gui.run_setup import build_run_config
@@ -52,6 +54,7 @@ MESSAGES = {
         "evaluate": ("Evaluate", "How well the model does on data it did not train on."),
         "playground": ("Playground", "Try the trained model on your own text."),
         "export": ("Export", "Save the trained model for use elsewhere."),
+        "runs": ("Runs", "Every run on disk: open one again, rename it, note or delete it."),
     },
     "no_data": "No data",
     "data_summary": "{name} · {rows:,} rows",
@@ -69,13 +72,15 @@ class MainWindow(QMainWindow):
         data_path: str | Path | None = None,
         train_fn: TrainFn | None = None,
         load_predictor_fn: LoadFn | None = None,
+        resume_fn: TrainFn | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle(MESSAGES["title"])
         self._close_when_stopped = False
         self.closed = False  # closeEvent accepted (after a run it waited for, if any)
-        self.runner = TrainingRunner(train_fn, parent=self)
+        train = train_or_resume(train_fn or engine.train, resume_fn or engine.resume)
+        self.runner = TrainingRunner(train, parent=self)
         self.data_panel = DataPanel()
         self.model_panel = ModelPanel()
         self.hyperparams_panel = HyperparamsPanel()
@@ -83,6 +88,8 @@ class MainWindow(QMainWindow):
         self.evaluate_panel = EvaluatePanel()
         self.playground_panel = PlaygroundPanel(load_predictor_fn)
         self.export_panel = ExportPanel()
+        self.runs_panel = RunsPanel()
+        self._reopen_pending = True  # the first listing reopens the last run
         self.panels = {
             "data": self.data_panel,
             "model": self.model_panel,
@@ -91,11 +98,13 @@ class MainWindow(QMainWindow):
             "evaluate": self.evaluate_panel,
             "playground": self.playground_panel,
             "export": self.export_panel,
+            "runs": self.runs_panel,
         }
         self._build()
         self._connect()
         self._restore_settings()
         self._open_initial_data(data_path)
+        self.runs_panel.refresh()  # in the background; the last run reopens when it is read
 
     # ---- layout -------------------------------------------------------------------------
     def _build(self) -> None:
@@ -161,6 +170,10 @@ class MainWindow(QMainWindow):
         self.open_action.triggered.connect(self._on_open_action_triggered)
         self.quit_action.triggered.connect(self.close)
         self.about_action.triggered.connect(self._on_about_action_triggered)
+        self.runs_panel.sig_runs_listed.connect(self._on_runs_panel_runs_listed)
+        self.runs_panel.sig_run_opened.connect(self._on_runs_panel_run_opened)
+        self.runs_panel.sig_resume_requested.connect(self._on_runs_panel_resume_requested)
+        self.runner.sig_running_changed.connect(self.runs_panel.set_run_active)
         self._on_model_panel_model_changed(self.model_panel.model_name)
         self._on_model_panel_task_changed(self.model_panel.task())
 
@@ -213,6 +226,50 @@ class MainWindow(QMainWindow):
         if model_ready and (Path(event.run_dir) / "model").is_dir():
             self.playground_panel.set_model(event.run_dir)
             self.export_panel.set_run(event.run_dir)
+            ui_settings.settings().setValue(KEY_LAST_RUN, str(event.run_dir))
+            self._reopen_pending = False  # the run just trained is the one to show
+        self.runs_panel.refresh()
+
+    @Slot(list)
+    def _on_runs_panel_runs_listed(self, listed: list) -> None:
+        """At start, reopen the run opened last (or the newest with a model), so Evaluate,
+        Playground and Export show it after a restart."""
+        if not self._reopen_pending or self.runner.is_running():
+            return
+        self._reopen_pending = False
+        usable = [info for info in listed if info.has_model]
+        last = ui_settings.settings().value(KEY_LAST_RUN, "", type=str)
+        chosen = next((info for info in usable if info.path == last), None)
+        chosen = chosen or (usable[0] if usable else None)  # listed newest first
+        if chosen is not None:
+            self.runs_panel.open_run(chosen.path)
+
+    @Slot(str)
+    def _on_runs_panel_resume_requested(self, run_dir: str) -> None:
+        """Continue a stopped, failed or killed run, watched on the Train page."""
+        if self.runner.is_running():
+            return
+        self.train_panel.mark_preparing()
+        self.runner.start(ResumeRequest(run_dir))
+        self.show_page("train")
+
+    @Slot(dict)
+    def _on_runs_panel_run_opened(self, opened: dict) -> None:
+        """A run read back from disk goes where a run that just finished goes."""
+        info, metrics = opened.get("info") or {}, opened.get("metrics") or {}
+        run_dir, task = str(info.get("path", "")), str(info.get("task") or "")
+        if not run_dir:
+            return
+        self.evaluate_panel.run_task = task
+        self.evaluate_panel.set_run(run_dir)
+        if has_results(metrics):
+            status = str(metrics.get("status") or info.get("status", ""))
+            caption = EVALUATE_MESSAGES["final"].format(status=status, run_dir=run_dir)
+            self.evaluate_panel.show_metrics(metrics, caption, task or None)
+        self.playground_panel.set_model(run_dir)
+        self.export_panel.set_run(run_dir)
+        ui_settings.settings().setValue(KEY_LAST_RUN, run_dir)
+        self._reopen_pending = False
 
     @Slot()
     def _on_data_panel_changed(self) -> None:
