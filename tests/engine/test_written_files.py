@@ -76,9 +76,15 @@ def test_hostile_label_names_stay_inside_and_files_are_readable(tmp_path, umask_
     before = set(tmp_path.rglob("*"))
     run_dir = work / "run"
     config = RunConfig(
-        data=str(data), model=str(model), output=str(run_dir), epochs=1, batch_size=8,
+        data=str(data),
+        model=str(model),
+        output=str(run_dir),
+        epochs=1,
+        batch_size=8,
         max_length=16,
-    )  # fmt: skip
+        checkpoint_every_steps=2,
+        lora_rank=2,
+    )  # fmt: skip  (checkpoints, when kept, and a LoRA adapter are run files too)
     result = train(config)
     assert result.status == "completed", result.error
     out = Path(export_model(run_dir, work / "export", "hf"))
@@ -88,6 +94,7 @@ def test_hostile_label_names_stay_inside_and_files_are_readable(tmp_path, umask_
     predictor = load_predictor(run_dir)
     assert sorted(predictor.labels) == sorted(labels)
     assert sorted(load_predictor(out).labels) == sorted(labels)
+    assert (run_dir / "model" / "adapter" / "adapter_model.safetensors").exists()
     for root in (run_dir, out):
         for name, mode in _modes(root).items():
             path = root / name

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from workbench.errors import UserError
+from workbench.runs import match_umask
 
 ARCHITECTURES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM"}
 _PERMUTED = ("llama",)  # architectures whose q/k rows llama.cpp permutes
@@ -123,6 +124,7 @@ def gguf_folder(path: str | Path) -> Path:
         return folder
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=root))
+    match_umask(staging, 0o777)  # mkdtemp makes it 0700; it becomes the model folder
     try:
         convert(source, staging)
         (staging / "gguf_source.json").write_text(
@@ -170,6 +172,7 @@ def convert(path: Path, out: Path) -> None:
     config["vocab_size"] = int(tensors["model.embed_tokens.weight"].shape[0])
     tokenizer, tokenizer_config = tokenizer_from_metadata(meta, path)
     save_file(tensors, str(out / "model.safetensors"), metadata={"format": "pt"})
+    match_umask(out / "model.safetensors", 0o666)  # safetensors writes it 0600
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     tokenizer.save(str(out / "tokenizer.json"))
     (out / "tokenizer_config.json").write_text(

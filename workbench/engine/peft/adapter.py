@@ -23,6 +23,7 @@ from torch import nn
 
 from workbench.engine.peft.lora import add_lora, lora_modules, merge_lora
 from workbench.errors import UserError
+from workbench.runs import match_umask
 
 ADAPTER_DIR = "adapter"
 CONFIG_FILE = "adapter_config.json"
@@ -122,6 +123,7 @@ def write_adapter(
     }
     folder.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
+    match_umask(folder / WEIGHTS_FILE, 0o666)  # safetensors writes it 0600
     (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 

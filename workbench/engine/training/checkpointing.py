@@ -294,6 +294,7 @@ def write_checkpoint(
     if shutil.disk_usage(folder).free < needed:
         raise _disk_full(needed, folder, previous, run_dir)
     staging = Path(tempfile.mkdtemp(dir=folder, prefix=f".step-{step}.", suffix=".tmp"))
+    runs.match_umask(staging, 0o777)  # mkdtemp makes it 0700: other tools could not read it
     try:
         for name, tensors in files.items():
             _write_safetensors(staging / name, tensors)
