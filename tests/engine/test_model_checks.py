@@ -124,6 +124,14 @@ def test_a_malicious_pickle_runs_nothing(legacy, model, tmp_path):
     assert not marker.exists()
 
 
+def test_an_old_torch_never_loads_bin_files(model, monkeypatch):
+    """weights_only could be bypassed before torch 2.6 (CVE-2025-32434)."""
+    path = write_bin(model)
+    monkeypatch.setattr(torch, "__version__", "2.5.1+cpu")
+    with pytest.raises(UserError, match="cannot load safely"):
+        load_bin(path)
+
+
 def test_the_malicious_pickle_would_really_run(model, tmp_path):
     """The test above can fail: the same file, unpickled without weights_only, runs."""
     marker = tmp_path / "pwned"
