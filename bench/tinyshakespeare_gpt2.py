@@ -1,0 +1,232 @@
+"""A ~10M-parameter GPT-2 trained from scratch on Tiny Shakespeare, against a unigram baseline.
+Prints JSON.
+
+The file is split as is customary: the first 90 % of its characters (cut at a blank line)
+train, the last 10 % validate. A byte-level BPE tokenizer (`tokenizers`, 4,096 tokens, with
+GPT-2's <|endoftext|>) is trained on the training part only and written, with a GPT-2
+config.json and no weights, into a model folder: Workbench trains such a folder from random
+weights (`workbench train --task causal-lm --model <folder>`). The run is the engine's own
+procedure with the causal-lm task (each speech is a document; documents are packed into
+blocks with no attention across them).
+
+The baseline is a unigram model: each validation token's probability is its frequency among
+the training tokens (add-one smoothed), so its loss is the cross-entropy of the validation
+tokens under the training frequencies, in nats per token, over exactly the tokens the model
+is scored on (the same tokenizer, the same documents, the same first-token-of-a-block rule).
+Samples are continuations of a few prompts, greedy and sampled, from the generation module.
+
+    python bench/tinyshakespeare_gpt2.py                  # the measurement (a few minutes)
+    python bench/tinyshakespeare_gpt2.py --minutes 0      # a whole epoch, however long
+Training stops after --minutes (6) of steps, then the model is evaluated and saved as is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import platform
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from public_data import SHARED_DATA  # noqa: E402
+
+from workbench.config import RunConfig  # noqa: E402
+from workbench.engine import load_generator, train  # noqa: E402
+from workbench.engine.generation.generate import GenerationSettings  # noqa: E402
+
+SHAKESPEARE = SHARED_DATA / "tinyshakespeare" / "input.txt"
+EOS = "<|endoftext|>"
+PROMPTS = ("ROMEO:", "First Citizen:\nWe are", "KING RICHARD III:\nNow is the")
+# GPT-2's shape, scaled down: 5 layers of width 384 (6 heads), 256 positions.
+MODEL = {"n_layer": 5, "n_embd": 384, "n_head": 6, "n_positions": 256}
+
+
+def split_text(text: str, share: float = 0.9) -> tuple[str, str]:
+    """The first `share` of the characters and the rest, cut at the blank line nearest."""
+    cut = text.find("\n\n", int(len(text) * share))
+    cut = len(text) if cut < 0 else cut
+    return text[:cut].strip() + "\n", text[cut:].strip() + "\n"
+
+
+def write_scratch_folder(folder: Path, train_text: str, vocab_size: int) -> Path:
+    """config.json (GPT-2, no weights) and a byte-level BPE tokenizer trained on the text."""
+    from tokenizers import ByteLevelBPETokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = ByteLevelBPETokenizer(add_prefix_space=False)
+    tokenizer.train_from_iterator(
+        train_text.split("\n\n"), vocab_size=vocab_size, special_tokens=[EOS]
+    )
+    tokenizer.save(str(folder / "tokenizer.json"))
+    eos = tokenizer.token_to_id(EOS)
+    config = {
+        "model_type": "gpt2",
+        "architectures": ["GPT2LMHeadModel"],
+        "vocab_size": tokenizer.get_vocab_size(),
+        "activation_function": "gelu_new",
+        "resid_pdrop": 0.0,
+        "embd_pdrop": 0.0,
+        "attn_pdrop": 0.0,
+        "layer_norm_epsilon": 1e-5,
+        "initializer_range": 0.02,
+        "bos_token_id": eos,
+        "eos_token_id": eos,
+        **MODEL,
+    }
+    (folder / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    settings = {"eos_token": EOS, "bos_token": EOS, "model_max_length": MODEL["n_positions"]}
+    (folder / "tokenizer_config.json").write_text(json.dumps(settings), encoding="utf-8")
+    return folder
+
+
+def unigram_baseline(config: RunConfig) -> dict:
+    """Cross-entropy (nats/token) of the validation tokens the model is scored on, under the
+    training tokens' add-one-smoothed frequencies."""
+    from workbench.engine.tokenizer import TextTokenizer
+    from workbench.engine.training.run import prepare
+
+    prepared = prepare(config)
+    task, meta = prepared.task, prepared.data.meta
+    tokenizer = TextTokenizer.from_folder(prepared.model_folder, prepared.config.max_length)
+
+    def targets(rows) -> list[int]:
+        features = task.encode(rows, tokenizer, prepared.config, meta)
+        return [
+            label
+            for labels in features.sequences["labels"]
+            for label in labels[1:]  # position 0 of a block is never a target
+            if label != -100
+        ]
+
+    train_counts = Counter(targets(prepared.data.train))
+    valid = targets(prepared.data.eval)
+    total, vocab = sum(train_counts.values()), tokenizer.vocab_size
+    nll = -sum(math.log((train_counts[t] + 1) / (total + vocab)) for t in valid) / len(valid)
+    return {
+        "unigram_loss": nll,
+        "unigram_perplexity": math.exp(nll),
+        "train_tokens": total,
+        "validation_tokens": len(valid),
+    }
+
+
+def samples(run_dir: Path) -> dict:
+    generator = load_generator(run_dir)
+    out: dict[str, list[dict]] = {}
+    for name, settings in (
+        ("greedy", GenerationSettings(max_new_tokens=80, temperature=0.0)),
+        ("sampled", GenerationSettings(max_new_tokens=80, temperature=0.8, top_k=40, seed=1)),
+    ):
+        out[name] = []
+        for prompt in PROMPTS:
+            generation = generator.start(prompt, settings)
+            for _ in generation:  # streamed piece by piece; `text` holds it all after
+                pass
+            out[name].append({"prompt": prompt, "continuation": generation.text})
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--warmup", type=float, default=0.02, help="warmup share of the steps")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--vocab-size", type=int, default=4096)
+    parser.add_argument(
+        "--minutes", type=float, default=6.0, help="stop training after this (0: no limit)"
+    )
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=None, help="keep the run here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    started = time.time()
+    work = Path(tempfile.mkdtemp(prefix="tinyshakespeare-"))
+    out = args.out or work
+    train_text, valid_text = split_text(SHAKESPEARE.read_text(encoding="utf-8"))
+    (work / "train.txt").write_text(train_text, encoding="utf-8")
+    (work / "valid.txt").write_text(valid_text, encoding="utf-8")
+    folder = write_scratch_folder(work / "gpt2-scratch", train_text, args.vocab_size)
+    config = RunConfig(
+        task="causal-lm",
+        data=str(work / "train.txt"),
+        eval_data=str(work / "valid.txt"),
+        model=str(folder),
+        output=str(out / "run"),
+        epochs=args.epochs,
+        learning_rate=args.lr,
+        warmup_ratio=args.warmup,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        eval_every_steps=10**9,  # only the evaluation before the first step and the final one
+        precision="fp32",
+    )
+    baseline = unigram_baseline(config)
+    clock = {"deadline": None}  # --minutes count from the first step
+
+    def should_stop() -> bool:
+        return clock["deadline"] is not None and time.time() > clock["deadline"]
+
+    def on_event(event) -> None:
+        if event.kind == "run_started" and args.minutes:
+            clock["deadline"] = time.time() + args.minutes * 60
+        if event.kind in ("notice", "eval") or (event.kind == "step" and event.step % 20 == 0):
+            line = getattr(event, "message", None) or f"{event.kind} {event.step}"
+            if event.kind == "step":
+                line += f" loss {event.loss:.3f}"
+            print(line, file=sys.stderr, flush=True)
+
+    result = train(config, on_event=on_event, should_stop=should_stop)
+    if result.status == "failed":
+        raise SystemExit(f"training failed: {result.error}")
+    metrics = result.metrics
+    report = {
+        "benchmark": "tinyshakespeare_gpt2",
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{platform.machine()} {torch.get_num_threads()} threads, "
+        f"{torch.backends.cpu.get_cpu_capability()}",
+        "data": f"{SHAKESPEARE} (first 90 % train, last 10 % validation)",
+        "model": {
+            **MODEL,
+            "vocab_size": json.loads((folder / "config.json").read_text())["vocab_size"],
+            "parameters": _parameters(result.run_dir),
+        },  # fmt: skip
+        "settings": {
+            "epochs": args.epochs,
+            "learning_rate": args.lr,
+            "warmup_ratio": args.warmup,
+            "batch_size": args.batch_size,
+            "minutes": args.minutes,
+            "max_length": args.max_length,
+        },
+        "status": metrics.get("status"),
+        "train_steps": metrics.get("train_steps"),
+        "train_seconds": round(metrics.get("train_seconds", 0.0), 1),
+        "validation_loss_before": metrics.get("loss_before"),
+        "validation_loss": metrics.get("loss"),
+        "validation_perplexity": metrics.get("perplexity"),
+        **baseline,
+        "samples": samples(result.run_dir),
+        "seconds": round(time.time() - started, 1),
+        "run_dir": str(result.run_dir),
+    }
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+
+
+def _parameters(run_dir: Path) -> int | None:
+    from workbench.engine.models.registry import parameter_count
+
+    return parameter_count(run_dir / "model")
+
+
+if __name__ == "__main__":
+    main()
