@@ -333,3 +333,14 @@ def test_a_restart_without_runs_still_asks_for_training(qtbot, window_factory):
     )
     window.show_page("runs")
     assert window.runs_panel.message.text() == runs_page.MESSAGES["none"]
+
+
+def test_dates_drop_the_year_only_within_the_current_year():
+    import time
+
+    now = time.mktime((2026, 12, 1, 15, 0, 0, 0, 0, -1))
+    this_year = time.mktime((2026, 3, 4, 9, 5, 0, 0, 0, -1))
+    last_year = time.mktime((2025, 12, 31, 23, 59, 0, 0, 0, -1))
+    month = time.strftime("%b", time.localtime(this_year))  # the user's locale names it
+    assert runs_page._format_date(this_year, now) == f"{month} 04 09:05"
+    assert runs_page._format_date(last_year, now) == "2025-12-31 23:59"

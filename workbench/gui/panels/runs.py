@@ -104,6 +104,9 @@ MESSAGES = {
 }
 
 COLUMNS = ("name", "started", "task", "model", "data", "metric", "status", "duration", "size")
+# Columns whose texts are short and bounded take their content's width at the first listing;
+# model and data (paths of any length) keep a fixed width, elided; the name takes the rest.
+FIT_COLUMNS = ("started", "task", "metric", "status", "duration", "size")
 SORT_ROLE = Qt.ItemDataRole.UserRole
 RUN_ROLE = Qt.ItemDataRole.UserRole + 1
 _ROOT = QModelIndex()  # the invisible parent of a table's rows
@@ -218,7 +221,7 @@ def _display(info: RunInfo, column: str) -> str:
     if column == "name":
         return info.name + (" ✎" if info.note else "")
     if column == "started":
-        return time.strftime("%Y-%m-%d %H:%M", time.localtime(info.started))
+        return _format_date(info.started)
     if column == "task":
         return info.task_title or info.task or MISSING
     if column == "model":
@@ -235,6 +238,13 @@ def _display(info: RunInfo, column: str) -> str:
     if column == "duration":
         return format_seconds(info.duration) if info.duration is not None else MISSING
     return format_size(info.size)
+
+
+def _format_date(stamp: float, now: float | None = None) -> str:
+    """ "Dec 01 14:16" this year (the table stays narrow), "2025-12-01 14:16" before."""
+    when, today = time.localtime(stamp), time.localtime(now)
+    pattern = "%b %d %H:%M" if when.tm_year == today.tm_year else "%Y-%m-%d %H:%M"
+    return time.strftime(pattern, when)
 
 
 def _sort_value(info: RunInfo, column: str) -> Any:
@@ -318,6 +328,7 @@ class RunsPanel(QWidget):
         self._action_fn: Callable[..., Any] | None = None
         self._open_task: Task | None = None
         self.listed_once = False
+        self._sized = False
         self._run_active = False  # a run trains in this window: no Resume meanwhile
         self._build()
         self.watcher = QFileSystemWatcher(self)
@@ -357,7 +368,7 @@ class RunsPanel(QWidget):
         header.setStretchLastSection(False)
         # Sized so that every column fits beside the sidebar at 1024×640; the name takes the
         # rest, and longer texts are elided (the tooltip has them whole).
-        for column, width in zip(COLUMNS, (140, 112, 116, 76, 88, 112, 74, 60, 66), strict=True):
+        for column, width in zip(COLUMNS, (140, 96, 116, 72, 88, 106, 72, 60, 62), strict=True):
             self.table.setColumnWidth(COLUMNS.index(column), width)
         header.setMinimumSectionSize(48)
         header.setSectionResizeMode(COLUMNS.index("name"), QHeaderView.ResizeMode.Stretch)
@@ -481,6 +492,10 @@ class RunsPanel(QWidget):
         if selected is not None:
             self.select_run(selected.path)
         self._watch(listed)
+        if listed and not self._sized:  # once: the user's own widths are kept after that
+            self._sized = True
+            for column in FIT_COLUMNS:
+                self.table.resizeColumnToContents(COLUMNS.index(column))
         self.listed_once = True
         self._update_count()
         self._update_enabled()
