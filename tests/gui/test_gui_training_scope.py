@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
+import workbench.engine.peft.apply  # noqa: F401  torch imported here, not in the first count
 from workbench.config import RunConfig
 from workbench.gui.panels.model import ModelPanel
 
-WAIT = 180_000  # the first count imports torch in the background (a minute on a busy CPU)
+WAIT = 180_000  # each count builds the model on the meta device (seconds; more on a busy CPU)
 
 
 def counts_text(panel: ModelPanel) -> str:

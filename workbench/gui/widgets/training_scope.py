@@ -52,10 +52,13 @@ MESSAGES = {
     "checkpointing_tip": "Recompute activations in backward: less memory, about 30 % more time.",
     "counts": "Trainable: {trainable:,} of {total:,} parameters ({percent})",
     "counting": "Trainable parameters: counting…",
+    "lora_hint": "LoRA learns with a larger rate than full fine-tuning: set the learning rate "
+    "on the Hyperparameters page to about {rate} (measured on the bundled sample).",
     "counts_tip": "For a new 2-output head; computed from the model's shapes, no weights read.",
 }
 
 
+LORA_RATE_HINT = "5e-3"  # see the README's LoRA measurement
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig)}
 
 
@@ -93,6 +96,9 @@ class TrainingScopeWidget(QGroupBox):
         self.counts_label = QLabel(MESSAGES["counting"])
         self.counts_label.setToolTip(MESSAGES["counts_tip"])
         self.counts_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.lora_hint = QLabel(MESSAGES["lora_hint"].format(rate=LORA_RATE_HINT))
+        self.lora_hint.setWordWrap(True)
+        self.lora_hint.setStyleSheet("color: palette(placeholder-text);")
 
         grid = QGridLayout(self)
         grid.setHorizontalSpacing(8)
@@ -107,6 +113,7 @@ class TrainingScopeWidget(QGroupBox):
         grid.addWidget(self.embeddings_check, 0, 4)
         grid.addWidget(self.checkpointing_check, 0, 5)
         grid.addWidget(self.counts_label, 1, 0, 1, 7)
+        grid.addWidget(self.lora_hint, 2, 0, 1, 7)
         grid.setColumnStretch(6, 1)
 
         self.mode_combo.currentIndexChanged.connect(self._on_mode_combo_changed)
@@ -167,7 +174,7 @@ class TrainingScopeWidget(QGroupBox):
 
     def _show_mode(self) -> None:
         mode = self.mode()
-        for widget in (self.rank_label, self.rank_spin, self.targets_combo):
+        for widget in (self.rank_label, self.rank_spin, self.targets_combo, self.lora_hint):
             widget.setVisible(mode == "lora")
         for widget in (self.freeze_label, self.freeze_spin, self.embeddings_check):
             widget.setVisible(mode == "all")
