@@ -66,9 +66,11 @@ class RunConfig:
     example is seen once, so there is little to regularise; 0.1 helps over several epochs."""
     max_length: int | None = None
     """Longer texts are truncated (classification) or split into windows (NER, QA)."""
-    truncation: str = "tail"
-    """What a long text loses in classification: its tail, its head, or its middle
-    (head+tail keeps the start and the end, known to help long reviews)."""
+    truncation: str = "head+tail"
+    """What a long text loses in classification: its tail, its head, or its middle.
+    head+tail (keep the start and the end) is the default: on 2,000 IMDB reviews at 256
+    tokens it scored 0.861 on validation against 0.847 for tail (bench/imdb_long.py);
+    texts that fit are unaffected."""
     stride: int = 128
     """Tokens shared by consecutive windows of a long document (NER, QA)."""
     class_weights: bool = False

@@ -41,3 +41,24 @@ def test_api_functions_survive_their_modules_being_imported(trained_run, reviews
         "diagnose",
     ):
         assert callable(getattr(engine, name)), name
+
+
+def test_long_texts_keep_their_start_and_end_by_default_and_older_models_keep_theirs(
+    trained_run, tmp_path
+):
+    import json
+    import shutil
+
+    from workbench.config import RunConfig
+    from workbench.engine.trained import load_trained
+
+    # head+tail: chosen on IMDB validation reviews (bench/imdb_long.py, see the README).
+    assert RunConfig().truncation == "head+tail"
+    assert load_trained(trained_run / "model").settings["truncation"] == "head+tail"
+    # A model saved before the setting was recorded was trained with the tail cut off.
+    older = tmp_path / "older"
+    shutil.copytree(trained_run / "model", older)
+    config = json.loads((older / "config.json").read_text(encoding="utf-8"))
+    del config["workbench"]["truncation"]
+    (older / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    assert load_trained(older).settings["truncation"] == "tail"

@@ -116,6 +116,7 @@ def load_trained(run_or_model: str | Path, device: str = "cpu") -> TrainedModel:
         raise UserError(f"{folder} is not a trained classifier (its config.json has no id2label)")
     block = raw.get("workbench") if isinstance(raw.get("workbench"), dict) else {}
     settings = {k: block[k] for k in INFERENCE_SETTINGS if k in block}
+    settings.setdefault("truncation", "tail")  # what models saved without it were trained with
     loaded = build_model(folder, task.head_for(meta), task.num_outputs(meta))
     precision = Precision("fp32", pick_device(device))
     loaded.model.to(precision.device).eval()
