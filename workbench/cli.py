@@ -115,11 +115,36 @@ TRAIN_FLAGS: dict[str, tuple[str, type, str]] = {
         "how many of the newest checkpoints to keep, besides the best",
     ),
     "--output": ("output", str, "run folder to create (default: a new folder in your runs folder)"),
+    "--freeze-layers": ("freeze_layers", int, "keep the bottom N transformer layers frozen"),
+    "--lora-rank": (
+        "lora_rank",
+        int,
+        "train LoRA updates of rank R (and the new head), freezing the base model (default: off)",
+    ),
+    "--lora-alpha": (
+        "lora_alpha",
+        float,
+        "LoRA scale alpha; updates scale by alpha/R (default 2R)",
+    ),
+    "--lora-dropout": ("lora_dropout", float, "dropout on LoRA's input, 0 to below 1"),
+    "--lora-targets": (
+        "lora_targets",
+        str,
+        "layers LoRA adapts: default (attention query/value), attention, all (attention and "
+        "MLP), or module names such as query,value",
+    ),
 }
 
 
 # Switches: CLI flag -> (RunConfig field, value when given, help).
 TRAIN_SWITCHES: dict[str, tuple[str, Any, str]] = {
+    "--freeze-embeddings": ("freeze_embeddings", True, "keep the input embeddings frozen"),
+    "--head-only": ("head_only", True, "train only the task head's new weights"),
+    "--gradient-checkpointing": (
+        "gradient_checkpointing",
+        True,
+        "recompute layer activations in backward: less memory, about 30%% more time",
+    ),
     "--no-header": ("header", "no", "the CSV/TSV's first row is data, not column names"),
     "--header": ("header", "yes", "the CSV/TSV's first row names the columns (default: detected)"),
     "--class-weights": ("class_weights", True, "weigh the loss by inverse class frequency"),
@@ -566,6 +591,12 @@ class ProgressPrinter:
                 f"training on {event.num_train_examples} examples, evaluating on "
                 f"{event.num_eval_examples}; {event.total_steps} steps on {event.device} ({event.precision})"
             )
+            if event.total_parameters:
+                share = 100 * event.trainable_parameters / event.total_parameters
+                self._line(
+                    f"trainable parameters: {event.trainable_parameters:,} of "
+                    f"{event.total_parameters:,} ({share:.3g} %)"
+                )
         elif kind == "step":
             text = (
                 f"step {event.step}/{event.total_steps}  loss {event.loss:.4f}  "
