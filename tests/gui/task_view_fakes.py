@@ -172,6 +172,16 @@ def masked_lm_metrics(before: bool = True) -> dict:
     return metrics
 
 
+def causal_lm_metrics() -> dict:
+    return {
+        "perplexity": 20.5,
+        "loss": 3.02,
+        "perplexity_before": 410.0,
+        "num_examples": 50,
+        "predicted_tokens": 12345,
+    }
+
+
 METRICS = {
     "text-classification": classification_metrics,
     "pair-classification": pair_metrics,
@@ -180,6 +190,7 @@ METRICS = {
     "token-classification": token_metrics,
     "question-answering": qa_metrics,
     "masked-lm": masked_lm_metrics,
+    "causal-lm": causal_lm_metrics,
 }
 
 
@@ -270,6 +281,16 @@ class FakeTaskPredictor:
                         ],
                     }
                 ]
+            }
+        if task == "causal-lm":
+            return {
+                "text": text,
+                "next_tokens": [
+                    {"token": " upon", "id": 5, "probability": 0.6},
+                    {"token": "\n", "id": 2, "probability": 0.1},
+                ],
+                "continuation": " upon a time",
+                "token_ids": [5, 6, 7],
             }
         return {"something": [1, 2, 3]}
 

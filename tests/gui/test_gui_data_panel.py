@@ -42,6 +42,8 @@ def test_loads_csv_guesses_columns_and_counts_labels(qtbot, small_csv):
         "question_column": None,
         "context_column": None,
         "answer_column": None,
+        "prompt_column": None,
+        "response_column": None,
     }
 
 

@@ -366,6 +366,24 @@ def test_masked_lm_view_shows_perplexity_before_and_after(qtbot):
     assert cards.texts()["perplexity"] == "12.40" and cards.texts()["nsp_accuracy"] == "90.0%"
 
 
+def test_causal_lm_view_shows_perplexity_before_and_after(qtbot):
+    panel = make_evaluate(qtbot, "causal-lm")
+    panel.show_metrics(fakes.causal_lm_metrics(), "Final.")
+    cards = panel.view.cards
+    assert cards.texts()["perplexity"] == "410.00 → 20.50"
+    assert "12,345 predicted tokens" in panel.view.note.text()
+
+
+def test_the_playground_continues_a_prompt_and_lists_the_next_tokens(qtbot):
+    panel, _ = make_playground(qtbot, "causal-lm")
+    assert panel.input_titles["text"].text() == "Prompt"
+    predict(qtbot, panel, {"text": "Once"})
+    view = panel.output_view
+    assert view.text.text() == "Once upon a time"
+    assert view.bars.shown == [(" upon", 0.6), ("\\n", 0.1)]  # a newline shown as \n
+    panel.shutdown()
+
+
 def test_an_unknown_task_shows_every_known_metric(qtbot):
     panel = make_evaluate(qtbot, "some-new-task")
     panel.show_metrics({"f1": 0.5, "loss": 1.0, "report": {"a": {"f1": 0.5}}}, "Final.")

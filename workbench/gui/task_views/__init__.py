@@ -20,6 +20,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from workbench.gui.task_views import (
+    causal_lm,
     generic,
     masked_lm,
     multi_label,
@@ -38,6 +39,7 @@ VIEWS: dict[str, ModuleType] = {
     "token-classification": token_classification,
     "question-answering": question_answering,
     "masked-lm": masked_lm,
+    "causal-lm": causal_lm,
 }
 GENERIC = generic
 

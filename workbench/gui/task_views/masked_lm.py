@@ -34,6 +34,23 @@ MESSAGES = {
 }
 
 
+def show_perplexity(cards: Any, metrics: dict[str, Any]) -> None:
+    """The perplexity card, as "before → after" when the run measured it before training."""
+    before = metrics.get("perplexity_before")
+    title = metric_title("perplexity")
+    if before is None:
+        cards.set_title("perplexity", title)
+        return
+    cards.set_title("perplexity", MESSAGES["before_title"].format(title=title))
+    cards.set_value_text(
+        "perplexity",
+        MESSAGES["before_after"].format(
+            before=format_metric("perplexity", before),
+            after=format_metric("perplexity", metrics.get("perplexity")),
+        ),
+    )
+
+
 class MaskedLMEvaluateView(EvaluateView):
     CARDS = ("perplexity", "loss", "nsp_accuracy")
     NOTE = MESSAGES["note"]
@@ -42,19 +59,7 @@ class MaskedLMEvaluateView(EvaluateView):
         self.cards.set_title("nsp_accuracy", MESSAGES["nsp"])
 
     def show_details(self, metrics: dict[str, Any]) -> None:
-        before = metrics.get("perplexity_before")
-        title = metric_title("perplexity")
-        if before is not None:
-            self.cards.set_title("perplexity", MESSAGES["before_title"].format(title=title))
-            self.cards.set_value_text(
-                "perplexity",
-                MESSAGES["before_after"].format(
-                    before=format_metric("perplexity", before),
-                    after=format_metric("perplexity", metrics.get("perplexity")),
-                ),
-            )
-        else:
-            self.cards.set_title("perplexity", title)
+        show_perplexity(self.cards, metrics)
         # a share, written like accuracy (the engine's name is not a known metric title)
         self.cards.set_value_text("nsp_accuracy", format_metric(SHARE, metrics.get("nsp_accuracy")))
         self.cards.set_card_visible("nsp_accuracy", "nsp_accuracy" in metrics)
