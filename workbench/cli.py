@@ -323,7 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-length", type=int, default=None, help="tokens per input (default: the task's)"
     )
     doctor.add_argument(
-        "--truncation", default="tail", help="what a long text loses: tail, head or head+tail"
+        "--truncation",
+        default="head+tail",
+        help="what a long text loses: tail, head or head+tail (default: head+tail, as train)",
     )
     doctor.add_argument(
         "--sample",

@@ -183,7 +183,8 @@ def test_truncation_share_and_histogram_with_a_tiny_max_length(tmp_path):
     assert lengths["counts"]["share"] == pytest.approx(5 / 8)
     assert lengths["counts"]["max"] == max(expected) == 22
     assert lengths["severity"] == "warning"
-    assert "62%" in lengths["message"] and "lose their end" in lengths["message"]
+    # what the default truncation (head+tail) cuts away
+    assert "62%" in lengths["message"] and "lose their middle" in lengths["message"]
     histogram = lengths["counts"]["histogram"]
     assert sum(b["count"] for b in histogram) == len(texts)
     assert {"min": 0, "max": 8, "count": 3} in histogram  # the bin that fits max_length
