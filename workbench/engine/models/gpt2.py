@@ -22,7 +22,7 @@ from torch import nn
 
 from workbench.engine.models.dropout import Dropout, dropout
 from workbench.engine.models.family import CAUSAL_LM, SEQUENCE_CLASSIFICATION, Family, Head
-from workbench.engine.models.layers import activation, init_new, split_heads
+from workbench.engine.models.layers import activation, init_new, last_real_token, split_heads
 from workbench.errors import UserError
 
 if TYPE_CHECKING:
@@ -282,17 +282,7 @@ class GPT2ForSequenceClassification(nn.Module):
     ) -> torch.Tensor:
         hidden = self.transformer(input_ids, attention_mask, position_ids, cache, document_ids)
         logits = self.score(hidden)  # (B, T, L)
-        B, T = input_ids.shape
-        # The rightmost real token (left or right padding): a token is real when the mask
-        # says so and, as transformers decides, when it is not the pad token.
-        real = torch.ones_like(input_ids, dtype=torch.bool)
-        if attention_mask is not None:
-            real = real & attention_mask[:, -T:].bool()
-        if self.pad_token_id is not None:
-            real = real & input_ids.ne(self.pad_token_id)
-        steps = torch.arange(T, device=input_ids.device)
-        last = (steps * real).argmax(-1)  # (B,)
-        return logits[torch.arange(B, device=logits.device), last]  # (B, L)
+        return last_real_token(logits, input_ids, attention_mask, self.pad_token_id)  # (B, L)
 
 
 FAMILY = Family(

@@ -83,3 +83,22 @@ def init_new(*modules: nn.Module, std: float) -> None:
                 elif isinstance(layer, nn.LayerNorm):
                     layer.weight.fill_(1.0)
                     layer.bias.zero_()
+
+
+def last_real_token(
+    logits: torch.Tensor,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    pad_token_id: int | None,
+) -> torch.Tensor:
+    """(B, T, L) -> (B, L): each row's rightmost real token, as transformers pools a decoder
+    (left or right padding). A token is real when the mask says so and, as transformers
+    decides, when it is not the pad token."""
+    B, T = input_ids.shape
+    real = torch.ones_like(input_ids, dtype=torch.bool)
+    if attention_mask is not None:
+        real = real & attention_mask[:, -T:].bool()
+    if pad_token_id is not None:
+        real = real & input_ids.ne(pad_token_id)
+    last = (torch.arange(T, device=input_ids.device) * real).argmax(-1)  # (B,)
+    return logits[torch.arange(B, device=logits.device), last]

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from workbench.engine.models.family import CAUSAL_LM, SEQUENCE_CLASSIFICATION, Family, Head
-from workbench.engine.models.layers import activation, init_new
+from workbench.engine.models.layers import activation, init_new, last_real_token
 from workbench.errors import UserError
 
 if TYPE_CHECKING:
@@ -477,16 +477,7 @@ class LlamaForSequenceClassification(nn.Module):
     ) -> torch.Tensor:
         hidden = self.model(input_ids, attention_mask, position_ids, cache, document_ids)
         logits = self.score(hidden)  # (B, T, L)
-        B, T = input_ids.shape
-        # The rightmost real token (left or right padding): real when the mask says so and,
-        # as transformers decides, when it is not the pad token.
-        real = torch.ones_like(input_ids, dtype=torch.bool)
-        if attention_mask is not None:
-            real = real & attention_mask[:, -T:].bool()
-        if self.pad_token_id is not None:
-            real = real & input_ids.ne(self.pad_token_id)
-        last = (torch.arange(T, device=input_ids.device) * real).argmax(-1)  # (B,)
-        return logits[torch.arange(B, device=logits.device), last]  # (B, L)
+        return last_real_token(logits, input_ids, attention_mask, self.pad_token_id)  # (B, L)
 
 
 _PROJECTIONS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj")
