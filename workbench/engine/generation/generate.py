@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from workbench.errors import UserError
 
@@ -62,6 +62,23 @@ class GenerationSettings:
         if any(not s for s in self.stop):
             raise UserError("--stop strings must not be empty")
         object.__setattr__(self, "stop", tuple(self.stop))
+
+
+def _choose(
+    logits: torch.Tensor, seen: torch.Tensor, settings: GenerationSettings, generator: Any
+) -> torch.Tensor:
+    """The next token of each row under the settings' sampling rules: (B, V) -> (B,)."""
+    from workbench.engine.generation.sampling import next_token
+
+    return next_token(
+        logits,
+        seen,
+        temperature=settings.temperature,
+        top_k=settings.top_k,
+        top_p=settings.top_p,
+        penalty=settings.repetition_penalty,
+        generator=generator,
+    )
 
 
 class _NewText:
@@ -138,7 +155,6 @@ def generate(
     import torch
 
     from workbench.engine.generation.cache import KVCache
-    from workbench.engine.generation.sampling import next_token
 
     ids = list(prompt_ids)
     if not ids:
@@ -168,15 +184,7 @@ def generate(
                     logits = model(step_input, None, position_ids=positions[None], cache=cache)
                 else:
                     logits = model(tokens, None)  # (1, T, V), the whole text again
-                chosen = next_token(
-                    logits[:, -1],
-                    tokens,
-                    temperature=settings.temperature,
-                    top_k=settings.top_k,
-                    top_p=settings.top_p,
-                    penalty=settings.repetition_penalty,
-                    generator=generator,
-                )  # (1,)
+                chosen = _choose(logits[:, -1], tokens, settings, generator)  # (1,)
                 token = int(chosen.item())
                 if token == tokenizer.eos_id:
                     break
@@ -208,7 +216,6 @@ def generate_batch(
     import torch
 
     from workbench.engine.generation.cache import KVCache
-    from workbench.engine.generation.sampling import next_token
 
     rows = [list(p) for p in prompts]
     if not rows or any(not row for row in rows):
@@ -246,15 +253,7 @@ def generate_batch(
                 else:
                     logits = model(tokens, mask, position_ids=positions)  # (B, S, V)
                 seen = torch.where(mask.bool(), tokens, tokens[:, -1:])  # padding is not "seen"
-                chosen = next_token(
-                    logits[:, -1],
-                    seen,
-                    temperature=settings.temperature,
-                    top_k=settings.top_k,
-                    top_p=settings.top_p,
-                    penalty=settings.repetition_penalty,
-                    generator=generator,
-                )  # (B,)
+                chosen = _choose(logits[:, -1], seen, settings, generator)  # (B,)
                 for i, token in enumerate(chosen.tolist()):
                     if done[i]:
                         continue
