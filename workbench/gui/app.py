@@ -58,16 +58,28 @@ def main(argv: list[str] | None = None) -> int:
         app.setWindowIcon(QIcon(str(icon)))
     apply_style(app)
 
+    from workbench import applog
+    from workbench.gui import crash
     from workbench.gui.main_window import MainWindow
     from workbench.gui.predictor_service import shutdown_all
     from workbench.gui.tasks import wait_for_tasks
 
+    applog.setup()  # WORKBENCH_HOME/logs/workbench.log; the app runs on without it
+    reporter = crash.install(app)  # unexpected exceptions: the log and a dialog
     app.aboutToQuit.connect(shutdown_all)
     app.aboutToQuit.connect(wait_for_tasks)
-
-    window = MainWindow(data_path=args.data)
-    window.show()
-    return app.exec()
+    try:
+        window = MainWindow(data_path=args.data)
+        window.show()
+        code = app.exec()
+    except Exception as exc:  # the window could not be built: say so, never exit silently
+        reporter.report((type(exc), exc, exc.__traceback__), where="start-up")
+        reporter.wait_for_dialog()
+        return 1
+    finally:
+        reporter.uninstall()
+    applog.logger.info("Workbench closed (exit code %d)", code)
+    return code
 
 
 if __name__ == "__main__":

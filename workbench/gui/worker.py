@@ -16,7 +16,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
-from workbench import engine
+from workbench import applog, engine
 from workbench.engine.events import EvalFinished, Notice, RunFinished, RunStarted, StepLogged
 from workbench.gui.messages import describe_error
 
@@ -57,22 +57,24 @@ class TrainingWorker(QObject):
                 run_dir = event.run_dir
             if isinstance(event, RunFinished):
                 finished = True
+            applog.log_event(event)  # started, finished, stopped, failed: the app log
             self._events.put(event)
 
         try:
             self._train(self._config, on_event=on_event, should_stop=self._stop.is_set)
         except BaseException as exc:  # the GUI must always get a final event
+            applog.log_exception("the training thread", exc)
             if finished:
                 self._events.put(Notice(f"after the run finished: {describe_error(exc)}"))
             else:
-                self._events.put(
-                    RunFinished(status="failed", run_dir=run_dir, error=describe_error(exc))
-                )
+                failed = RunFinished(status="failed", run_dir=run_dir, error=describe_error(exc))
+                applog.log_event(failed)
+                self._events.put(failed)
         else:
             if not finished:
-                self._events.put(
-                    RunFinished(status="failed", run_dir=run_dir, error=MESSAGES["no_finish"])
-                )
+                failed = RunFinished(status="failed", run_dir=run_dir, error=MESSAGES["no_finish"])
+                applog.log_event(failed)
+                self._events.put(failed)
         finally:
             self.sig_finished.emit()
 

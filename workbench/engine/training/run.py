@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from workbench import runs
+from workbench import applog, runs
 from workbench.config import RunConfig
 from workbench.engine.checkpoint import save_folder
 from workbench.engine.data import load_table
@@ -31,6 +31,7 @@ from workbench.engine.events import (
     Notice,
     RunFinished,
     RunStarted,
+    StepSkipped,
     event_to_dict,
 )
 from workbench.engine.inference import run_model
@@ -48,7 +49,7 @@ from workbench.engine.tasks import get_task
 from workbench.engine.tasks.base import Features, Rows, Task, TaskData
 from workbench.engine.tokenizer import TextTokenizer
 from workbench.engine.trained import INFERENCE_SETTINGS, model_config, saved_meta
-from workbench.engine.training import checkpointing
+from workbench.engine.training import checkpointing, guards
 from workbench.engine.training.batching import length_grouped_batches
 from workbench.engine.training.fit import FitHooks, TrainPlan, fit
 from workbench.engine.training.optim import linear_schedule, make_optimizer
@@ -142,9 +143,11 @@ def open_run_dir(config: RunConfig) -> Path:
 class Reporter:
     """Sends each event to the caller and appends it to metrics.jsonl (and log.txt)."""
 
-    def __init__(self, run_dir: Path, sink: EventSink | None) -> None:
+    def __init__(
+        self, run_dir: Path, sink: EventSink | None, lock: runs.RunLock | None = None
+    ) -> None:
         self._sink = sink
-        self._metrics = runs.MetricsLog(run_dir / runs.LAYOUT["metrics"])
+        self._metrics = runs.MetricsLog(run_dir / runs.LAYOUT["metrics"], lock)
         self._log = open(run_dir / runs.LAYOUT["log"], "a", encoding="utf-8")
 
     def emit(self, event: Event) -> None:
@@ -175,6 +178,8 @@ def _compact(metrics: dict[str, Any], keep_report: bool) -> dict[str, Any]:
 def _log_line(event: Event) -> str | None:
     if isinstance(event, Notice):
         return event.message
+    if isinstance(event, StepSkipped):
+        return f"step {event.step} skipped ({event.in_row} in a row): {event.reason}"
     if isinstance(event, RunStarted):
         return (
             f"started {event.task} on {event.num_train_examples} examples "
@@ -217,6 +222,8 @@ def train(
 
 def _failed(run_dir: Path, reporter: Reporter, exc: Exception) -> RunResult:
     message = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+    if not isinstance(exc, UserError):  # a bug or the machine: its traceback, in the app log
+        applog.log_exception(f"run {run_dir}", exc)
     if isinstance(exc, torch.OutOfMemoryError):
         message = "out of memory; lower the batch size or max length and train again"
     reporter.emit(RunFinished("failed", str(run_dir), {}, message))
@@ -236,6 +243,26 @@ def resume(
     cannot resume (completed, no complete checkpoint, data changed)."""
     run_dir = Path(run_dir).expanduser().resolve()
     point = checkpointing.resume_point(run_dir)
+    lock = runs.RunLock(run_dir)  # held from here to the end: one writer per run
+    if not lock.acquire(timeout=0.5):
+        raise UserError(
+            f"{run_dir} is being written by process {runs.lock_holder(run_dir) or '?'}; "
+            "wait for it or stop it"
+        )
+    try:
+        return _resume_locked(run_dir, point, lock, on_event, should_stop, hooks)
+    finally:
+        lock.release()
+
+
+def _resume_locked(
+    run_dir: Path,
+    point: checkpointing.ResumePoint,
+    lock: runs.RunLock,
+    on_event: EventSink | None,
+    should_stop: Callable[[], bool] | None,
+    hooks: FitHooks | None,
+) -> RunResult:
     config = RunConfig.from_toml(run_dir / runs.LAYOUT["config"])
     config.output = str(run_dir)
     prepared = prepare(config)
@@ -255,7 +282,7 @@ def resume(
     point.check_batches(built.plan.batches)
     checkpointing.remove_incomplete(run_dir)
     point.truncate_logs()
-    reporter = Reporter(run_dir, on_event)
+    reporter = Reporter(run_dir, on_event, lock)
     try:
         return _run(prepared, runtime, run_dir, reporter, stop, hooks, point, built)
     except Exception as exc:
@@ -360,6 +387,7 @@ def build(
             meta.update(task.tune(outputs, features, rows, meta))
         metrics = task.metrics(outputs, features, rows, meta)
         metrics["evaluated_on"] = "all" if final or sample is None else "sample"
+        metrics.update(eval_generations(task, model, tokenizer, data.eval, meta))
         return metrics
 
     eval_every = config.eval_every_steps or max(1, total_steps // EVALUATIONS_PER_RUN)
@@ -379,6 +407,8 @@ def build(
         patience=config.early_stopping_patience,
         keep_best=config.early_stopping_patience > 0,
         hooks=hooks or FitHooks(),
+        max_bad_steps=config.max_bad_steps,
+        loss_units=guards.loss_units_for(task.name, meta),
     )
     return Built(
         loaded,
@@ -440,6 +470,11 @@ def _run(
             task=task.name,
             primary_metric=task.primary_metric,
             **count_parameters(plan.model).as_event_fields(),
+            **(
+                {}
+                if resume_from is None
+                else {"resumed_from_step": resume_from.step, "kind": "run_resumed"}
+            ),
         )
     )
     before = {}
@@ -452,7 +487,20 @@ def _run(
     elif task.evaluate_before_training:
         before = _evaluate_before_training(prepared, built, runtime, reporter, should_stop)
     plan.checkpoint = _checkpointer(prepared, run_dir, plan, built.state, before, reporter)
-    state = fit(plan, built.state, runtime, reporter.emit, should_stop)
+    try:
+        state = fit(plan, built.state, runtime, reporter.emit, should_stop)
+    except guards.NonFiniteSteps as exc:
+        kept = guards.roll_back(run_dir, exc.first, task.primary_metric, task.greater_is_better)
+        raise UserError(
+            guards.diverged_message(
+                exc,
+                str(run_dir),
+                kept,
+                config.learning_rate,
+                precision.name,
+                config.max_grad_norm,
+            )
+        ) from None
     stopped = state.status == "stopped"
     if stopped:
         reporter.emit(
@@ -561,10 +609,21 @@ def _evaluate_before_training(
     )
     if outputs is None:  # stopped: fit stops at once too
         return {}
-    metrics = task.metrics(outputs, features, built.eval_rows, prepared.data.meta)
+    meta = prepared.data.meta
+    metrics = task.metrics(outputs, features, built.eval_rows, meta)
     metrics["evaluated_on"] = "all"
+    metrics.update(eval_generations(task, built.plan.model, built.tokenizer, built.eval_rows, meta))
     reporter.emit(EvalFinished(0, 0.0, metrics))
     return metrics
+
+
+def eval_generations(
+    task: Task, model: torch.nn.Module, tokenizer: TextTokenizer, rows: Rows, meta: dict[str, Any]
+) -> dict[str, Any]:
+    """What an evaluation shows beside the metrics that needs the model itself: a generative
+    task's continuations of a few fixed validation prompts (`generations`); {} for others."""
+    generations = getattr(task, "eval_generations", None)
+    return {} if generations is None else generations(model, tokenizer, rows, meta)
 
 
 def _save_model(target: Path, prepared: Prepared, built: Built, settings: dict[str, Any]) -> None:
