@@ -14,11 +14,15 @@ class KVCache:
     A head calls `update(layer, k, v)` with this step's keys and values and attends over
     what it returns; `length` is the number of cached positions before this call's tokens
     (read it before the first layer updates).
+
+    Encoder-decoders also keep their cross-attention keys and values in `cross` (layer ->
+    (keys, values) of the encoder's states): computed on the first step, reused after.
     """
 
     def __init__(self) -> None:
         self._keys: list[Tensor] = []
         self._values: list[Tensor] = []
+        self.cross: dict[int, tuple[Tensor, Tensor]] = {}
 
     @property
     def length(self) -> int:
@@ -41,3 +45,7 @@ class KVCache:
         """Keep only the batch rows in `index` (a finished sequence dropped, beams reordered)."""
         self._keys = [k.index_select(0, index) for k in self._keys]
         self._values = [v.index_select(0, index) for v in self._values]
+        self.cross = {
+            layer: (k.index_select(0, index), v.index_select(0, index))
+            for layer, (k, v) in self.cross.items()
+        }

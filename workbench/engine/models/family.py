@@ -21,6 +21,22 @@ arguments, all optional, so generation and packed batches work for every decoder
   covers the cached tokens and the new ones: (B, cache length + T).
 - `document_ids` (B, T) int: packed batches. A token attends only to earlier tokens with
   the same id, and when `position_ids` is None the positions restart at 0 in each document.
+
+Encoder-decoder heads (`SEQ2SEQ_LM`: T5, BART) let generation encode the source once:
+
+- `encode(input_ids, attention_mask) -> encoder_hidden` (B, S, H).
+- `forward(input_ids, attention_mask, token_type_ids=None, *, decoder_input_ids,
+  decoder_attention_mask=None, encoder_hidden=None, cache=None) -> logits` (B, T, V). With
+  `encoder_hidden` the encoder is skipped (`input_ids` may be None). `attention_mask` always
+  masks the ENCODER input (B, S); `decoder_attention_mask` pads the decoder (B, cache + T).
+  `cache` is a KVCache for the decoder's self-attention (layer index as for decoders); the
+  head keeps each layer's cross-attention keys/values in `cache.cross` (filled on first use).
+- attributes `decoder_start_token_id`, `eos_token_id`, `pad_token_id` (ints, from config.json
+  as `transformers` reads them).
+- Training data (the seq2seq task): labels = the target's ids ending with eos (the
+  tokenizer's template around them: BART's `<s> … </s>`, T5's `… </s>`), padded with -100;
+  `decoder_input_ids` = labels shifted right, starting with `decoder_start_token_id`, -100
+  replaced by pad (transformers' `shift_tokens_right`).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from workbench.engine.models.family import (
     MASKED_LM,
     PRETRAINING,
     QUESTION_ANSWERING,
+    SEQ2SEQ_LM,
     SEQUENCE_CLASSIFICATION,
     TOKEN_CLASSIFICATION,
 )
@@ -61,10 +62,21 @@ FAMILIES = {
     "gpt2": FamilyEntry(
         "workbench.engine.models.gpt2", ("gpt2",), (CAUSAL_LM, SEQUENCE_CLASSIFICATION)
     ),
+    "openai-gpt": FamilyEntry(
+        "workbench.engine.models.openai_gpt",
+        ("openai-gpt",),
+        (CAUSAL_LM, SEQUENCE_CLASSIFICATION),
+    ),
     "llama": FamilyEntry(
         "workbench.engine.models.llama",
         ("llama", "qwen2", "mistral"),
         (CAUSAL_LM, SEQUENCE_CLASSIFICATION),
+    ),
+    "bart": FamilyEntry(
+        "workbench.engine.models.bart", ("bart",), (SEQ2SEQ_LM, SEQUENCE_CLASSIFICATION)
+    ),
+    "t5": FamilyEntry(
+        "workbench.engine.models.t5", ("t5",), (SEQ2SEQ_LM, SEQUENCE_CLASSIFICATION)
     ),
 }
 
@@ -139,6 +151,17 @@ def resolve_model(name: str | Path) -> Path:
 
         return gguf_folder(default_decoder_path())
     folder = Path(text).expanduser()
+    if not folder.exists() and is_repo_id(text):  # "org/name": a model in the HF cache
+        from workbench.engine.models.hf_cache import cache_dir, find_cached
+
+        cached = find_cached(text)
+        if cached is None:
+            raise UserError(
+                f"{text} is neither a folder here nor a model in the Hugging Face cache "
+                f"({cache_dir()}); download it with `workbench download {text}` or give a "
+                "model folder"
+            )
+        folder = cached.folder
     if folder.suffix.lower() == ".gguf" and folder.is_file():
         from workbench.engine.models.gguf import gguf_folder
 
@@ -160,6 +183,59 @@ def resolve_model(name: str | Path) -> Path:
         )
     family_name_for(read_config(folder), folder)
     return folder
+
+
+def is_repo_id(name: str) -> bool:
+    from workbench.engine.models.hf_cache import is_repo_id as looks_like_one
+
+    return looks_like_one(name)
+
+
+def list_models() -> list[dict[str, Any]]:
+    """Every model Workbench can offer without a path: the bundled ones, then each model in
+    the Hugging Face cache (those it cannot read too, with `supported` False and why)."""
+    from workbench.engine.models.hf_cache import cached_models, describe_cached
+
+    listed = []
+    for name, describe in (
+        (DEFAULT_MODEL_NAME, describe_model),
+        (DEFAULT_DECODER_NAME, _bundled_decoder),
+    ):
+        try:
+            listed.append({**describe(name), "model": name, "source": "bundled", "supported": True})
+        except UserError:  # not installed: nothing to offer
+            continue
+    listed.extend({**describe_cached(m), "model": m.repo_id} for m in cached_models())
+    return listed
+
+
+def _bundled_decoder(name: str) -> dict[str, Any]:
+    """The bundled decoder described from its GGUF header: listing must not convert the
+    file (seconds, and 0.5 GB on disk) before anyone chooses it."""
+    from workbench.engine.models.gguf import config_from_metadata, metadata, open_gguf
+    from workbench.engine.tasks import tasks_for_heads
+
+    path = default_decoder_path()
+    reader = open_gguf(path)
+    meta = metadata(reader)
+    config = config_from_metadata(meta, path)
+    family = family_name_for(config, path)
+    return {
+        "name": DEFAULT_DECODER_LABEL,
+        "path": str(path),
+        "family": family,
+        "model_type": config["model_type"],
+        "layers": config["num_hidden_layers"],
+        "hidden_size": config["hidden_size"],
+        "attention_heads": config["num_attention_heads"],
+        "vocab_size": len(meta.get("tokenizer.ggml.tokens") or []),
+        "max_positions": config["max_position_embeddings"],
+        "parameters": sum(int(t.n_elements) for t in reader.tensors),
+        "size_bytes": path.stat().st_size,
+        "tasks": tasks_for_heads(FAMILIES[family].heads),
+        "architectures": config["architectures"],
+        "labels": [],
+    }
 
 
 def has_weights(folder: Path) -> bool:
@@ -232,13 +308,19 @@ def describe_model(name: str | Path) -> dict[str, Any]:
     check_model(folder, shapes=False)  # no torch: the Model panel lists fast
     config = read_config(folder)
     family = family_name_for(config, folder)
-    hidden = config.get("hidden_size") or config.get("dim") or config.get("n_embd", 0)
-    layers = config.get("num_hidden_layers") or config.get("n_layers") or config.get("n_layer", 0)
+    hidden = (
+        config.get("hidden_size") or config.get("dim") or config.get("d_model")  # T5, BART
+    ) or config.get("n_embd", 0)
+    layers = (
+        config.get("num_hidden_layers") or config.get("n_layers") or config.get("num_layers")
+    ) or config.get("n_layer", 0)
     return {
         "name": DEFAULT_MODEL_LABEL
         if is_default(name)
         else DEFAULT_DECODER_LABEL
         if is_default_decoder(name)
+        else str(name).strip()
+        if is_repo_id(str(name).strip())
         else folder.name,
         "path": str(folder),
         "family": family,
@@ -246,7 +328,10 @@ def describe_model(name: str | Path) -> dict[str, Any]:
         "layers": layers,
         "hidden_size": hidden,
         "attention_heads": (
-            config.get("num_attention_heads") or config.get("n_heads") or config.get("n_head")
+            config.get("num_attention_heads")
+            or config.get("n_heads")
+            or config.get("n_head")
+            or config.get("num_heads")  # T5
         ),
         "vocab_size": config.get("vocab_size", 0),
         "max_positions": config.get("max_position_embeddings") or config.get("n_positions", 512),
