@@ -92,7 +92,10 @@ class TextTokenizer:
             if (folder / "tokenizer.json").exists():
                 backend = Tokenizer.from_file(str(folder / "tokenizer.json"))
             elif (folder / "vocab.json").exists() and (folder / "merges.txt").exists():
-                backend = _byte_level_bpe(folder)
+                if _config(folder).get("model_type") == "openai-gpt":
+                    backend = _lowercase_bpe(folder)  # GPT-1: not byte-level
+                else:
+                    backend = _byte_level_bpe(folder)
             elif (folder / "vocab.txt").exists():
                 lowercase = _tokenizer_config(folder).get("do_lower_case", True)
                 backend = BertWordPieceTokenizer(
@@ -113,7 +116,12 @@ class TextTokenizer:
         if pad_id is None:
             pad_id = _config(folder).get("pad_token_id")
         if pad_id is None:
-            pad_id = eos_id if eos_id is not None else 0  # GPT-2 has no pad: eos pads
+            pad_id = eos_id  # GPT-2 has no pad: eos pads
+        if pad_id is None:
+            # GPT-1 has neither pad nor eos: <unk> pads (id 0 is an ordinary token there).
+            pad_id = _first_id(backend, _UNK_CANDIDATES)
+        if pad_id is None:
+            pad_id = 0
         return cls(backend, max_length, pad_id, eos_id)
 
     def clone(self) -> TextTokenizer:
@@ -235,6 +243,30 @@ def _byte_level_bpe(folder: Path) -> Tokenizer:
     names.update(_read_json(folder / "added_tokens.json"))
     known = sorted(n for n in names if n and backend.token_to_id(n) is not None)
     backend.add_special_tokens(known)
+    return backend
+
+
+def _lowercase_bpe(folder: Path) -> Tokenizer:
+    """GPT-1's slow-tokenizer files (vocab.json + merges.txt) as transformers converts them:
+    BERT's lowercasing normaliser and pre-tokenizer, BPE words ending in "</w>", <unk>."""
+    from tokenizers import decoders, normalizers, pre_tokenizers
+    from tokenizers.models import BPE
+
+    unk = _token_text(_tokenizer_config(folder).get("unk_token")) or "<unk>"
+    backend = Tokenizer(
+        BPE.from_file(
+            str(folder / "vocab.json"),
+            str(folder / "merges.txt"),
+            unk_token=unk,
+            end_of_word_suffix="</w>",
+            fuse_unk=False,
+        )
+    )
+    if backend.token_to_id(unk) is not None:
+        backend.add_special_tokens([unk])
+    backend.normalizer = normalizers.BertNormalizer(lowercase=True)
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend.decoder = decoders.BPEDecoder(suffix="</w>")
     return backend
 
 
