@@ -6,13 +6,65 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import threading  # noqa: E402
+import time  # noqa: E402
+import weakref  # noqa: E402
+
 import pytest  # noqa: E402
-from PySide6.QtCore import QCoreApplication, QSettings  # noqa: E402
+from PySide6.QtCore import QCoreApplication, QSettings, QThread  # noqa: E402
+
+THREAD_GRACE_S = 5.0  # a thread that is ending (a run saving after Stop) may take this long
+
+
+def _qthread_running(thread: QThread) -> bool:
+    try:
+        return thread.isRunning()
+    except RuntimeError:  # its C++ object was deleted: it had ended
+        return False
+
+
+@pytest.fixture
+def no_leaked_threads(qapp, monkeypatch):
+    """Fails the test if it leaves a QThread running, or a Python thread it started alive,
+    once a short grace period (with events processed, so finishing threads can be joined)
+    is over. QThreads are seen by wrapping QThread.start while the test runs."""
+    started: weakref.WeakSet[QThread] = weakref.WeakSet()
+    original_start = QThread.start
+
+    def start(self, *args, **kwargs):
+        started.add(self)
+        return original_start(self, *args, **kwargs)
+
+    monkeypatch.setattr(QThread, "start", start)
+    before = {thread.ident for thread in threading.enumerate()}
+    yield started
+    names = leaked_threads(started, before, THREAD_GRACE_S)
+    assert not names, f"threads outlived the test by {THREAD_GRACE_S:.0f} s: {names}"
+
+
+def leaked_threads(started, before: set, grace_s: float) -> list[str]:
+    """The QThreads in `started` still running and the Python threads not in `before` still
+    alive after up to `grace_s` seconds of processing events."""
+    deadline = time.monotonic() + grace_s
+    while True:
+        running = [t for t in list(started) if _qthread_running(t)]
+        alive = [
+            t
+            for t in threading.enumerate()
+            # a _DummyThread is a foreign (Qt) thread Python once saw: the QThread check has it
+            if t.ident not in before and t.is_alive() and not isinstance(t, threading._DummyThread)
+        ]
+        if (not running and not alive) or time.monotonic() > deadline:
+            break
+        QCoreApplication.processEvents()
+        time.sleep(0.02)
+    return [t.objectName() or type(t).__name__ for t in running] + [t.name for t in alive]
 
 
 @pytest.fixture(autouse=True)
-def gui_isolation(qapp, tmp_path, monkeypatch):
-    """Each test gets its own settings folder and runs folder; threads must not outlive it."""
+def gui_isolation(no_leaked_threads, qapp, tmp_path, monkeypatch):
+    """Each test gets its own settings folder and runs folder; threads must not outlive it
+    (no_leaked_threads checks after the tasks below were joined)."""
     monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
     settings_dir = tmp_path / "settings"
     for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
