@@ -327,19 +327,21 @@ class Generation:
 
 @dataclass
 class Generator:
-    """A causal-LM model with its tokenizer, ready to continue prompts. One per thread."""
+    """A causal-LM (or encoder-decoder) model with its tokenizer, ready to continue prompts
+    (or, encoder-decoders, to answer them: the prompt is the source). One per thread."""
 
     model: torch.nn.Module
     tokenizer: TextTokenizer
     folder: Path
     max_context: int | None
+    encoder_decoder: bool = False
 
     @classmethod
     def load(cls, source: str | Path, device: str = "cpu") -> Generator:
         """From a model folder, a run folder or what `resolve_model` else knows (a .gguf
         file, the bundled decoder's name); UserError when it cannot generate text."""
         from workbench.engine.models.checks import check_model
-        from workbench.engine.models.family import CAUSAL_LM
+        from workbench.engine.models.family import CAUSAL_LM, SEQ2SEQ_LM
         from workbench.engine.models.loading import build_model
         from workbench.engine.models.registry import family_for, read_config, resolve_model
         from workbench.engine.tokenizer import TextTokenizer
@@ -348,17 +350,18 @@ class Generator:
         folder = resolve_model(source)  # a folder, a run, a .gguf file or a bundled name
         check_model(folder)  # config, weight headers, tokenizer: one line naming the file
         family = family_for(read_config(folder), folder)
-        if CAUSAL_LM not in family.heads:
+        kind = next((k for k in (CAUSAL_LM, SEQ2SEQ_LM) if k in family.heads), None)
+        if kind is None:
             raise UserError(
                 f"{folder} is a {family.name} model, which cannot generate text (it has no "
-                "causal-lm head); give a decoder such as GPT-2"
+                "causal-lm or seq2seq-lm head); give a decoder such as GPT-2, or BART/T5"
             )
-        loaded = build_model(folder, CAUSAL_LM, 0)
+        loaded = build_model(folder, kind, 0)
         model = loaded.model.to(pick_device(device)).eval()
         unlimited = 1 << 30
         tokenizer = TextTokenizer.from_folder(folder, max_length=unlimited)
         max_context = tokenizer.max_length if tokenizer.max_length < unlimited else None
-        return cls(model, tokenizer, folder, max_context)
+        return cls(model, tokenizer, folder, max_context, encoder_decoder=kind == SEQ2SEQ_LM)
 
     def prompt_ids(self, prompt: str) -> list[int]:
         """The prompt's ids; an empty prompt starts from the start (or end-of-text) token."""
@@ -369,14 +372,38 @@ class Generator:
             raise UserError("the prompt is empty and this model has no start token; give --prompt")
         return ids
 
+    def source_ids(self, prompt: str) -> list[int]:
+        """An encoder-decoder's source: the whole template (`<s> … </s>`), a long one cut at
+        the model's length."""
+        if self.max_context is None:
+            ids = self.tokenizer.template.single(self.tokenizer.encode_content([prompt])[0])
+        else:
+            (ids,) = self.tokenizer.encode([prompt])
+        if not ids:
+            raise UserError("the prompt is empty; give --prompt with the text to start from")
+        return ids
+
     def start(
         self,
         prompt: str,
         settings: GenerationSettings | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> Generation:
-        ids = self.prompt_ids(prompt)
         settings = settings or GenerationSettings()
+        if self.encoder_decoder:
+            from workbench.engine.generation.seq2seq import generate_seq2seq
+
+            source = self.source_ids(prompt)
+            tokens = generate_seq2seq(
+                self.model,
+                self.tokenizer,
+                source,
+                settings,
+                max_target=self.max_context,
+                should_stop=should_stop,
+            )
+            return Generation(tokens, TextStream(self.tokenizer, []))
+        ids = self.prompt_ids(prompt)
         tokens = generate(
             self.model,
             self.tokenizer,
