@@ -14,10 +14,12 @@ from workbench.errors import UserError
 if TYPE_CHECKING:
     from workbench.engine.export.base import Exporter
 
-# --format name -> module defining EXPORTER
+# --format name -> module defining EXPORTER, or "module:NAME" for a module with several
 EXPORTER_MODULES = {
     "hf": "workbench.engine.export.hf",
     "peft": "workbench.engine.export.peft",
+    "gguf-f16": "workbench.engine.export.gguf:F16",
+    "gguf-q8_0": "workbench.engine.export.gguf:Q8_0",
 }
 FORMAT_NAMES = tuple(EXPORTER_MODULES)
 
@@ -26,7 +28,8 @@ FORMAT_NAMES = tuple(EXPORTER_MODULES)
 def get_exporter(name: str) -> Exporter:
     if name not in EXPORTER_MODULES:
         raise UserError(f"unknown export format {name!r}; choose one of: {', '.join(FORMAT_NAMES)}")
-    return importlib.import_module(EXPORTER_MODULES[name]).EXPORTER
+    module, _, attribute = EXPORTER_MODULES[name].partition(":")
+    return getattr(importlib.import_module(module), attribute or "EXPORTER")
 
 
 def all_exporters() -> list[Exporter]:
