@@ -295,7 +295,25 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser(
         "models", help="what a model is: family, size, the tasks it supports (JSON)"
     )
-    models.add_argument("model", nargs="*", default=["default"], help='"default" or model folders')
+    models.add_argument(
+        "model",
+        nargs="*",
+        default=None,
+        help='"default", model folders or org/name of models in the Hugging Face cache',
+    )
+    models.add_argument(
+        "--list",
+        action="store_true",
+        help="every model on offer: the bundled ones and each one in the Hugging Face cache "
+        "(those Workbench cannot read with the reason)",
+    )
+
+    download = sub.add_parser(
+        "download",
+        help="download a model by repo id into the Hugging Face cache (needs huggingface_hub)",
+    )
+    download.add_argument("repo_id", help="the model's repository, as org/name")
+    download.add_argument("--revision", default=None, help="branch, tag or commit (default main)")
 
     doctor = sub.add_parser(
         "doctor",
@@ -383,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
             "generate": _generate,
             "export": _export,
             "models": _models,
+            "download": _download,
             "doctor": _doctor,
         }
         return commands[args.command](args)
@@ -548,10 +567,22 @@ def _models(args: argparse.Namespace) -> int:
     from workbench.engine import describe_model
     from workbench.engine.models.checks import check_model
 
-    for name in args.model:
+    if args.list:
+        from workbench.engine import list_models
+
+        for described in list_models():
+            print(json.dumps(described, ensure_ascii=False))
+    for name in args.model or ([] if args.list else ["default"]):
         described = describe_model(name)
         check_model(described["path"])  # the weight shapes too (imports torch; the GUI skips it)
         print(json.dumps(described, ensure_ascii=False))
+    return EXIT_OK
+
+
+def _download(args: argparse.Namespace) -> int:
+    from workbench.engine import download_model
+
+    print(download_model(args.repo_id, args.revision))
     return EXIT_OK
 
 

@@ -132,6 +132,22 @@ def describe_model(name: str) -> dict[str, Any]:
     return _describe(name)
 
 
+def list_models() -> list[dict[str, Any]]:
+    """The bundled models and every model in the Hugging Face cache, described as
+    `describe_model` does, plus `source` and `supported` (False with a `reason` for a model
+    Workbench cannot read): the Model panel's list and `workbench models --list`."""
+    from workbench.engine.models.registry import list_models as _list
+
+    return _list()
+
+
+def download_model(repo_id: str, revision: str | None = None) -> Path:
+    """Download a model by repo id (org/name) into the Hugging Face cache; its folder."""
+    from workbench.engine.models.hf_cache import download
+
+    return download(repo_id, revision)
+
+
 def guess_roles(task: str, frame: Any) -> dict[str, str | None]:
     """The columns a task would use in a table: role field (text_column …) -> column or None."""
     from workbench.engine.tasks import get_task
