@@ -5,10 +5,20 @@ across threads, so one `PredictorWorker` holds the predictor in its own QThread 
 GUI talks to it with queued signals. `sig_loaded` carries a `PredictorInfo` (the task, its
 labels and the inputs a prediction takes), so the Playground can offer the right boxes;
 `predict` takes a dict of inputs ({"text": [...], "text_pair": [...]}).
+
+Generative models also stream: `generate(prompt, settings)` runs the engine's generator
+(`engine.load_generator`, loaded on the same thread the first time) and sends each new piece
+of text with `sig_piece`, then `sig_generated` with the whole result. `stop_generation()`
+sets a flag the generator reads before every token, so it ends within a token. Any object
+with `start(prompt, GenerationSettings, should_stop=...)` returning an iterable of text
+pieces with `text` and `token_ids` after it (the engine's `Generation`) plugs in: a causal
+decoder today, an encoder–decoder the same way.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +29,7 @@ from workbench import engine
 from workbench.gui.messages import describe_error
 
 LoadFn = Callable[[str], Any]
+GeneratorLoadFn = Callable[[str], Any]  # source -> an engine Generator (or one like it)
 
 # Threads (with their workers) are kept here, not only on the service, so a panel that is
 # deleted without shutdown() never destroys a running QThread; shutdown_all() ends them.
@@ -75,15 +86,27 @@ class PredictorWorker(QObject):
     sig_loaded = Signal(object)  # PredictorInfo
     sig_predicted = Signal(int, list)  # request id, one result dict (the task's shape) per text
     sig_failed = Signal(str)
+    sig_piece = Signal(int, str)  # request id, the next piece of generated text
+    sig_generated = Signal(int, dict)  # request id, {text, token_ids, stopped, seconds} or {error}
 
-    def __init__(self, load_fn: LoadFn = engine.load_predictor) -> None:
+    def __init__(
+        self,
+        load_fn: LoadFn = engine.load_predictor,
+        generator_fn: GeneratorLoadFn = engine.load_generator,
+    ) -> None:
         super().__init__()  # parentless: it is moved to its own QThread
         self._load = load_fn
+        self._load_generator = generator_fn
         self._predictor: Any = None
+        self._generator: Any = None
+        self._source = ""
+        self.current_stop: threading.Event | None = None  # set by shutdown_all too
 
     @Slot(str)
     def load(self, source: str) -> None:
         self._predictor = None
+        self._generator = None  # loaded again, for this source, at the first generate
+        self._source = source
         try:
             self._predictor = self._load(source)
         except BaseException as exc:
@@ -112,41 +135,85 @@ class PredictorWorker(QObject):
         else:
             self.sig_predicted.emit(request_id, list(results))
 
+    @Slot(int, str, object, object)
+    def generate(
+        self, request_id: int, prompt: str, settings: object, stop: threading.Event
+    ) -> None:
+        """Stream the continuation of `prompt`; `settings` are GenerationSettings' fields."""
+        from workbench.engine.generation.generate import GenerationSettings
+
+        start = time.perf_counter()
+        self.current_stop = stop
+        try:
+            if self._predictor is None:
+                raise RuntimeError("no model is loaded")  # a failed load was reported
+            if self._generator is None:
+                self._generator = self._load_generator(self._source)
+            chosen = GenerationSettings(**dict(settings))  # type: ignore[call-overload]
+            generation = self._generator.start(prompt, chosen, should_stop=stop.is_set)
+            for piece in generation:
+                self.sig_piece.emit(request_id, str(piece))
+        except BaseException as exc:
+            self.sig_generated.emit(request_id, {"error": describe_error(exc)})
+        else:
+            result = {
+                "text": str(generation.text),
+                "token_ids": [int(t) for t in generation.token_ids],
+                "stopped": stop.is_set(),
+                "seconds": time.perf_counter() - start,
+            }
+            self.sig_generated.emit(request_id, result)
+
 
 class PredictorService(QObject):
-    """GUI-side handle: `load(source)`, `predict(inputs) -> request id`, `shutdown()`."""
+    """GUI-side handle: `load(source)`, `predict(inputs) -> request id`,
+    `generate(prompt, settings) -> request id`, `stop_generation()`, `shutdown()`."""
 
     sig_loaded = Signal(object)  # PredictorInfo
     sig_predicted = Signal(int, list)
     sig_failed = Signal(str)
+    sig_piece = Signal(int, str)
+    sig_generated = Signal(int, dict)
     sig_load_requested = Signal(str)
     sig_predict_requested = Signal(int, object)
+    sig_generate_requested = Signal(int, str, object, object)
 
-    def __init__(self, load_fn: LoadFn | None = None, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        load_fn: LoadFn | None = None,
+        parent: QObject | None = None,
+        generator_fn: GeneratorLoadFn | None = None,
+    ) -> None:
         super().__init__(parent)
         self._load_fn = load_fn or engine.load_predictor
+        self._generator_fn = generator_fn or engine.load_generator
         self._thread: QThread | None = None
         self._worker: PredictorWorker | None = None
         self._next_id = 0
+        self._stop = threading.Event()
 
     def _ensure_thread(self) -> None:
         if self._thread is not None:
             return
-        self._worker = PredictorWorker(self._load_fn)
+        self._worker = PredictorWorker(self._load_fn, self._generator_fn)
         self._thread = QThread()
         self._thread.setObjectName("workbench-predictor")
         self._worker.moveToThread(self._thread)
         self.sig_load_requested.connect(self._worker.load)
         self.sig_predict_requested.connect(self._worker.predict)
+        self.sig_generate_requested.connect(self._worker.generate)
         self._worker.sig_loaded.connect(self.sig_loaded)
         self._worker.sig_predicted.connect(self.sig_predicted)
         self._worker.sig_failed.connect(self.sig_failed)
+        self._worker.sig_piece.connect(self.sig_piece)
+        self._worker.sig_generated.connect(self.sig_generated)
         # The worker is Python's: it goes when the thread has been joined (see gui/tasks.py).
         _LIVE[self._thread] = self._worker
         self._thread.start()
 
     def load(self, source: str) -> None:
         self._ensure_thread()
+        self._stop.set()  # a generation of the previous model ends first
         self.sig_load_requested.emit(str(source))
 
     def predict(self, inputs: Mapping[str, Sequence[str]] | Sequence[str]) -> int:
@@ -157,8 +224,24 @@ class PredictorService(QObject):
         self.sig_predict_requested.emit(self._next_id, as_inputs(inputs))
         return self._next_id
 
+    def generate(self, prompt: str, settings: Mapping[str, Any]) -> int:
+        """Stream the continuation of `prompt` (settings: GenerationSettings' fields); the
+        pieces come with `sig_piece(request id, text)`, the end with `sig_generated`."""
+        self._ensure_thread()
+        self._stop.set()  # at most one generation: an older one ends at its next token
+        self._stop = threading.Event()
+        self._next_id += 1
+        self.sig_generate_requested.emit(self._next_id, str(prompt), dict(settings), self._stop)
+        return self._next_id
+
+    def stop_generation(self) -> None:
+        """End the current generation before its next token (sig_generated follows)."""
+        self._stop.set()
+
     def shutdown(self) -> None:
-        """Let the current call finish, then end the thread."""
+        """Let the current call finish (a generation stops at its next token), then end the
+        thread."""
+        self._stop.set()
         if self._thread is None:
             return
         _stop_thread(self._thread)
@@ -167,6 +250,9 @@ class PredictorService(QObject):
 
 
 def _stop_thread(thread: QThread) -> None:
+    worker = _LIVE.get(thread)
+    if worker is not None and worker.current_stop is not None:
+        worker.current_stop.set()  # a generation ends at its next token
     thread.quit()
     thread.wait()
     _LIVE.pop(thread, None)

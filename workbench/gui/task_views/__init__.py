@@ -8,7 +8,9 @@ Each task has one small module here that defines:
 - `INPUTS`: {input name: (title, placeholder)} for the Playground's boxes ("text",
   "text_pair", "context"; which of them are shown comes from the loaded predictor);
 - `HINT`: a line under the inputs ("{mask}" is replaced by the model's mask token);
-- `TITLE`.
+- `TITLE`;
+- optionally `GENERATIVE = True`: the Playground streams a continuation of the prompt with
+  sampling controls (`engine.load_generator`), as for causal LM; a seq2seq view sets it too.
 
 A task without its own module (one added to the engine later) gets `generic`, which shows
 every known scalar metric and a prediction as text, so it is usable before it is pretty.
