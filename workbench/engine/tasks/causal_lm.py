@@ -61,6 +61,12 @@ TOP_K = 5
 PREDICT_NEW_TOKENS = 32
 """Tokens of the greedy continuation `predict` returns per input (the generation module's
 `workbench generate` streams longer ones, sampled if wished)."""
+SAMPLE_PROMPTS = 3
+"""Validation prompts whose greedy continuation every evaluation reports (`generations`),
+so the Train page, the CLI and metrics.jsonl show what the model writes as it learns."""
+SAMPLE_NEW_TOKENS = 32
+SAMPLE_PROMPT_TOKENS = 16
+"""Plain text: a sample's prompt is its text's first tokens (at most half of them)."""
 _TEXT_NAMES = ("text", "content", "document", "story", "sentence")
 _PROMPT_NAMES = ("prompt", "instruction", "question", "query", "input", "source")
 _RESPONSE_NAMES = ("response", "completion", "output", "answer", "target", "reply")
@@ -317,6 +323,32 @@ class CausalLM(Task):
             "predicted_tokens": int(count),
         }
 
+    def eval_generations(
+        self, model: torch.nn.Module, tokenizer: TextTokenizer, rows: Rows, meta: dict[str, Any]
+    ) -> dict[str, Any]:
+        """{"generations": [{"prompt", "output", "reference"}]}: the greedy continuation
+        (`SAMPLE_NEW_TOKENS` at most) of the first `SAMPLE_PROMPTS` validation prompts, the
+        same ones at every evaluation. A pair's prompt is formatted as in training (chat
+        template); plain text is continued from its first tokens. Called by the training
+        loop beside `metrics`, since it needs the model."""
+        from workbench.engine.generation.generate import GenerationSettings, generate
+
+        prompts, references = sample_prompts(rows, tokenizer, SAMPLE_PROMPTS)
+        if not prompts:
+            return {}
+        features = encode_prompts(prompts, tokenizer, meta)
+        settings = GenerationSettings(max_new_tokens=SAMPLE_NEW_TOKENS, temperature=0.0)
+        context = model_positions(model)
+        generations = []
+        for prompt, reference, ids in zip(
+            prompts, references, features.sequences["input_ids"], strict=True
+        ):
+            new = list(generate(model, tokenizer, ids, settings, max_context=context))
+            generations.append(
+                {"prompt": prompt, "output": tokenizer.decode(new), "reference": reference}
+            )
+        return {"generations": generations}
+
     def rows_from_inputs(self, inputs: dict[str, list[str]]) -> Rows:
         texts = inputs.get("text") or []
         if not texts:
@@ -367,6 +399,37 @@ class CausalLM(Task):
             result["continuation"] = generation.text
             result["token_ids"] = list(generation.token_ids)
         return results
+
+
+def sample_prompts(rows: Rows, tokenizer: TextTokenizer, count: int) -> tuple[list[str], list[str]]:
+    """(prompts, what followed each in the data): the first `count` validation pairs' prompts
+    and responses, or the opening tokens of the first `count` texts and the rest of them."""
+    if "prompt" in rows:
+        return list(rows["prompt"][:count]), list(rows["response"][:count])
+    if "text" not in rows:
+        return [], []
+    prompts, references = [], []
+    texts = [t for t in rows["text"][: count * 4] if t.strip()][:count]
+    for text, encoding in zip(texts, tokenizer.encode_untruncated(texts), strict=True):
+        ids, offsets = encoding.ids, encoding.offsets
+        if len(ids) < 2:
+            continue  # nothing left to compare a continuation with
+        cut = offsets[min(SAMPLE_PROMPT_TOKENS, len(ids) // 2) - 1][1]  # end of the last token
+        prompts.append(text[:cut])
+        references.append(text[cut:])
+    return prompts, references
+
+
+def model_positions(model: torch.nn.Module) -> int | None:
+    """The positions a decoder has (learned or trained for), from its modules' config."""
+    for module in model.modules():
+        config = getattr(module, "config", None)
+        value = getattr(config, "n_positions", None) or getattr(
+            config, "max_position_embeddings", None
+        )
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
 
 
 # ---- what the tokenizer folder says ---------------------------------------------------------

@@ -1,4 +1,6 @@
-"""Train: start and stop a run, watch its progress and live curves."""
+"""Train: start and stop a run, watch its progress and live curves; for a generative task,
+what the model writes for a few fixed validation prompts at each evaluation (the engine's
+`generations` in EvalFinished), so the user sees it learn."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
@@ -22,6 +25,7 @@ from workbench.engine.events import EvalFinished, Notice, RunFinished, RunStarte
 from workbench.gui.messages import format_seconds
 from workbench.gui.metric_format import format_metric, metric_title, scalar_metrics
 from workbench.gui.widgets.curve_plot import CurvePlotWidget
+from workbench.gui.widgets.generations import generations_html
 
 MESSAGES = {
     "idle": "Ready. Press Train to fine-tune the model on the data.",
@@ -57,6 +61,9 @@ MESSAGES = {
         "eta": "Remaining",
     },
     "log_placeholder": "Notices and evaluations appear here.",
+    "generations": "Generations",
+    "generations_tip": "The greedy continuation of the first validation prompts at each "
+    "evaluation (step 0: before training), newest first.",
 }
 
 DEFAULT_METRIC = "accuracy"  # until RunStarted names the task's primary metric
@@ -166,6 +173,21 @@ class TrainPanel(QWidget):
         plot_layout.setContentsMargins(6, 6, 6, 6)
         plot_layout.addWidget(self.plot)
 
+        self.generations_view = QTextBrowser()
+        self.generations_view.setObjectName("generationsView")
+        self.generations_view.setOpenLinks(False)
+        self.generations_box = QGroupBox(MESSAGES["generations"])
+        self.generations_box.setToolTip(MESSAGES["generations_tip"])
+        generations_layout = QVBoxLayout(self.generations_box)
+        generations_layout.setContentsMargins(6, 6, 6, 6)
+        generations_layout.addWidget(self.generations_view)
+        self.generations_box.setVisible(False)  # until an evaluation brings generations
+        self.generations: list[tuple[int, list[dict[str, Any]]]] = []
+        middle = QHBoxLayout()
+        middle.setSpacing(6)
+        middle.addWidget(plot_box, 1)
+        middle.addWidget(self.generations_box, 1)
+
         self.run_dir_label = QLabel("")
         self.run_dir_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.run_dir_label.setWordWrap(True)
@@ -184,7 +206,7 @@ class TrainPanel(QWidget):
         layout.setSpacing(6)
         layout.addLayout(buttons)
         layout.addWidget(progress_box)
-        layout.addWidget(plot_box, 1)
+        layout.addLayout(middle, 1)
         layout.addWidget(log_box)
 
         self.train_button.clicked.connect(self._on_train_button_clicked)
@@ -209,6 +231,9 @@ class TrainPanel(QWidget):
     def reset(self) -> None:
         self.plot.clear()
         self.log.clear()
+        self.generations = []
+        self.generations_view.clear()
+        self.generations_box.setVisible(False)
         self.run_dir = ""
         self._step = self._total_steps = 0
         self._show_run_dir("")
@@ -232,6 +257,17 @@ class TrainPanel(QWidget):
     def mark_preparing(self) -> None:
         self.reset()
         self.status_label.setText(MESSAGES["preparing"])
+
+    def show_generations(self, step: int, generations: Any) -> None:
+        """Add one evaluation's generations ([{prompt, output, reference}]) to the view."""
+        shown = (
+            [g for g in generations if isinstance(g, dict)] if isinstance(generations, list) else []
+        )
+        if not shown:
+            return
+        self.generations = [(s, g) for s, g in self.generations if s != step] + [(step, shown)]
+        self.generations_view.setHtml(generations_html(self.generations))
+        self.generations_box.setVisible(True)
 
     # ---- display helpers (no business logic: they only put numbers into widgets) --------
     def _show_run_dir(self, run_dir: str) -> None:
@@ -298,6 +334,8 @@ class TrainPanel(QWidget):
                 metrics=describe_metrics(event.metrics, self.primary_metric),
             )
         )
+        if "generations" in event.metrics:
+            self.show_generations(event.step, event.metrics["generations"])
 
     @Slot(object)
     def _on_runner_notice(self, event: Notice) -> None:
