@@ -25,6 +25,11 @@ HEADERS = ("auto", "yes", "no")
 
 # Settings a task may choose for itself (None in a RunConfig = "the task's default").
 GENERAL_DEFAULTS = {"epochs": 1, "learning_rate": 1.25e-4, "batch_size": 32, "max_length": 128}
+# With LoRA on (`lora_rank` > 0) and no learning rate given, a run uses its task's
+# `lora_learning_rate` (a key of the task's `defaults`), else this: LoRA trains far fewer
+# weights, from B = 0, and wants a much larger step than full fine-tuning. Chosen on
+# validation data (bench/lora_lr.py: MiniLM, r=8, 1 epoch, Rotten Tomatoes; see its numbers).
+LORA_LEARNING_RATE = 5e-3
 
 
 @dataclass
@@ -223,6 +228,8 @@ class RunConfig:
 
         defaults = task_defaults(self.task)
         filled = {k: defaults[k] for k in GENERAL_DEFAULTS if getattr(self, k) is None}
+        if self.learning_rate is None and self.lora_rank:
+            filled["learning_rate"] = defaults.get("lora_learning_rate", LORA_LEARNING_RATE)
         return dataclasses.replace(self, **filled)
 
     def to_dict(self) -> dict[str, Any]:

@@ -246,8 +246,10 @@ def test_the_run_config_from_the_panels_carries_the_task_and_roles(
         "label",
     )
     assert config.question_column is None and config.header == "auto"
-    # The task's defaults reached the Hyperparameters page, and so the run.
-    assert (config.epochs, config.learning_rate) == (3, 2e-5)
+    # The task's defaults reached the Hyperparameters page, and so the run (a learning rate
+    # left at its default is sent as None: the engine's default for the task, or for LoRA).
+    assert (config.epochs, config.learning_rate) == (3, None)
+    assert config.with_task_defaults().learning_rate == 2e-5
     assert errors == []
 
 

@@ -167,6 +167,7 @@ class MainWindow(QMainWindow):
             self._on_data_panel_vocabulary_warning_changed
         )
         self.hyperparams_panel.sig_values_changed.connect(self._on_hyperparams_panel_changed)
+        self.model_panel.scope.sig_values_changed.connect(self._on_model_panel_scope_changed)
         self.open_action.triggered.connect(self._on_open_action_triggered)
         self.quit_action.triggered.connect(self.close)
         self.about_action.triggered.connect(self._on_about_action_triggered)
@@ -297,6 +298,11 @@ class MainWindow(QMainWindow):
         self._on_hyperparams_panel_changed()
         if hasattr(self.evaluate_panel, "set_task"):  # the per-task views are being added
             self.evaluate_panel.set_task(task)
+
+    @Slot()
+    def _on_model_panel_scope_changed(self) -> None:
+        """LoRA on or off: the learning rate's default follows (the Hyperparameters page)."""
+        self.hyperparams_panel.set_lora(bool(self.model_panel.scope.values().get("lora_rank")))
 
     @Slot(str)
     def _on_data_panel_vocabulary_warning_changed(self, text: str) -> None:

@@ -41,10 +41,11 @@ def all_tasks() -> list[Task]:
 
 
 def task_defaults(name: str) -> dict[str, Any]:
-    """The general defaults with the task's own choices over them."""
-    from workbench.config import GENERAL_DEFAULTS
+    """The general defaults with the task's own choices over them (`lora_learning_rate`:
+    the rate with LoRA on)."""
+    from workbench.config import GENERAL_DEFAULTS, LORA_LEARNING_RATE
 
-    return {**GENERAL_DEFAULTS, **get_task(name).defaults}
+    return {**GENERAL_DEFAULTS, "lora_learning_rate": LORA_LEARNING_RATE, **get_task(name).defaults}
 
 
 def tasks_for_heads(heads: tuple[str, ...] | list[str]) -> list[str]:

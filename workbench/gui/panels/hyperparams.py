@@ -1,4 +1,10 @@
-"""Hyperparameters: the numbers of a run, with RunConfig's defaults and its validation."""
+"""Hyperparameters: the numbers of a run, with RunConfig's defaults and its validation.
+
+The learning rate shows the rate the run will use by default: the task's, or the task's
+LoRA rate when LoRA is on (the Model page says, `set_lora`). While it shows that default the
+run gets None ("the task's default", as the CLI without --lr), so the engine's choice
+applies; a rate the user typed is sent as typed.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 import workbench.config
-from workbench.config import PRECISIONS, RunConfig
+from workbench.config import LORA_LEARNING_RATE, PRECISIONS, RunConfig
 from workbench.errors import UserError
 from workbench.gui import settings as ui_settings
 from workbench.gui.metric_format import format_scientific
@@ -39,6 +45,9 @@ MESSAGES = {
         "epochs": "Passes over the training data.",
         "batch_size": "Examples per step; lower it if memory runs out.",
         "learning_rate": "AdamW step size, e.g. 1.25e-4 or 5e-5.",
+        "learning_rate_default": "AdamW step size; default {rate}{lora}.",
+        "lora_default": " (with LoRA on: its default)",
+        "lora_other": ", {rate} with LoRA",
         "warmup_ratio": "Share of the steps in which the learning rate rises from 0.",
         "weight_decay": "Decoupled weight decay of AdamW.",
         "dropout": "0 for one epoch; about 0.1 when training several.",
@@ -121,8 +130,11 @@ class HyperparamsPanel(QWidget):
         super().__init__(parent)
         self._loading = False
         self._run_active = False
+        self._lora = False
+        self._task_defaults: dict[str, Any] | None = None
         self._build()
         self.set_values(self._saved_values())
+        self._show_rate_hint()
         self.validate()
 
     def _build(self) -> None:
@@ -146,6 +158,7 @@ class HyperparamsPanel(QWidget):
                 MESSAGES["precision"].get(precision, precision), precision
             )
 
+        self.hint_labels: dict[str, QLabel] = {}
         columns = (QVBoxLayout(), QVBoxLayout())
         for index, (title, names) in enumerate(GROUPS):
             box = QGroupBox(title)
@@ -161,6 +174,7 @@ class HyperparamsPanel(QWidget):
                 hint = QLabel(MESSAGES["hints"][name])
                 hint.setWordWrap(True)
                 hint.setStyleSheet("color: palette(placeholder-text); font-size: 11px;")
+                self.hint_labels[name] = hint
                 form.addRow(f"{TITLES[name]}:", editor)
                 form.addRow("", hint)
             columns[0 if index == 0 else 1].addWidget(box)
@@ -254,7 +268,34 @@ class HyperparamsPanel(QWidget):
         RunConfig(**values)  # the same checks the CLI applies
         return values
 
-    config_values = values
+    def config_values(self) -> dict[str, Any]:
+        """`values()` for the RunConfig: a learning rate still at its default is None, so the
+        run takes the engine's default for the task (and for LoRA)."""
+        values = self.values()
+        if self.is_default_rate(values["learning_rate"]):
+            values["learning_rate"] = None
+        return values
+
+    def default_rate(self) -> float:
+        """The learning rate a run uses when none is given (LoRA's when it is on)."""
+        defaults = self._task_defaults or default_values()
+        lora = defaults.get("lora_learning_rate", LORA_LEARNING_RATE)
+        return float(lora if self._lora else defaults["learning_rate"])
+
+    def is_default_rate(self, rate: float) -> bool:
+        return math.isclose(float(rate), self.default_rate(), rel_tol=1e-9)
+
+    def set_lora(self, on: bool) -> None:
+        """LoRA on or off on the Model page: a rate still at its default follows it."""
+        on = bool(on)
+        if on == self._lora:
+            return
+        was_default = self._shows_default_rate()
+        self._lora = on
+        if was_default:
+            self.set_values({"learning_rate": self.default_rate()})
+            self._save()
+        self._show_rate_hint()
 
     def validate(self) -> str | None:
         """Show the first problem inline and return it (None when all values work)."""
@@ -267,17 +308,18 @@ class HyperparamsPanel(QWidget):
         return None
 
     def reset(self) -> None:
-        self.set_values(default_values())
+        self.set_values({**default_values(), "learning_rate": self.default_rate()})
         self._save()
 
     def apply_task_defaults(self, defaults: dict[str, Any]) -> None:
         """Show a task's own epochs, learning rate, batch size and max length (from
         `engine.task_defaults`). A value the user moved off the previous task's default is
         theirs and stays; the rest follow the task. Not saved: only the user's edits are."""
-        previous = getattr(self, "_task_defaults", None) or default_values()
+        previous = self._task_defaults or default_values()
+        was_default = self._shows_default_rate()
         changed: dict[str, Any] = {}
         for name in ("epochs", "learning_rate", "batch_size", "max_length"):
-            if name not in defaults or previous.get(name) is None:
+            if name not in defaults or previous.get(name) is None or name == "learning_rate":
                 continue
             editor = self.editors[name]
             try:
@@ -287,8 +329,11 @@ class HyperparamsPanel(QWidget):
             if math.isclose(shown, float(previous[name]), rel_tol=1e-9):
                 changed[name] = defaults[name]
         self._task_defaults = {**previous, **defaults}
+        if was_default:
+            changed["learning_rate"] = self.default_rate()
         if changed:
             self.set_values(changed)
+        self._show_rate_hint()
 
     @Slot(bool)
     def set_run_active(self, active: bool) -> None:
@@ -298,6 +343,28 @@ class HyperparamsPanel(QWidget):
 
     def is_run_active(self) -> bool:
         return self._run_active
+
+    def _shows_default_rate(self) -> bool:
+        try:
+            return self.is_default_rate(float(self.editors["learning_rate"].text()))
+        except ValueError:
+            return False  # an unparsable entry is the user's; validate() reports it
+
+    def _show_rate_hint(self) -> None:
+        defaults = self._task_defaults or default_values()
+        full = float(defaults["learning_rate"])
+        lora = float(defaults.get("lora_learning_rate", LORA_LEARNING_RATE))
+        rate, other = (lora, full) if self._lora else (full, lora)
+        extra = (
+            MESSAGES["lora_default"]
+            if self._lora
+            else MESSAGES["lora_other"].format(rate=format_scientific(other))
+        )
+        self.hint_labels["learning_rate"].setText(
+            MESSAGES["hints"]["learning_rate_default"].format(
+                rate=format_scientific(rate), lora=extra
+            )
+        )
 
     # ---- slots --------------------------------------------------------------------------
     @Slot()

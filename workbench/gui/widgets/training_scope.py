@@ -22,7 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.config import RunConfig
+from workbench.config import LORA_LEARNING_RATE, RunConfig
+from workbench.gui.metric_format import format_scientific
 
 MESSAGES = {
     "title": "What trains",
@@ -52,13 +53,13 @@ MESSAGES = {
     "checkpointing_tip": "Recompute activations in backward: less memory, about 30 % more time.",
     "counts": "Trainable: {trainable:,} of {total:,} parameters ({percent})",
     "counting": "Trainable parameters: counting…",
-    "lora_hint": "LoRA learns with a larger rate than full fine-tuning: set the learning rate "
-    "on the Hyperparameters page to about {rate} (measured on the bundled sample).",
+    "lora_hint": "LoRA learns with a larger rate than full fine-tuning: unless you set one, "
+    "the run uses {rate} (chosen on validation data; the Hyperparameters page shows it).",
     "counts_tip": "For a new 2-output head; computed from the model's shapes, no weights read.",
 }
 
 
-LORA_RATE_HINT = "5e-3"  # see the README's LoRA measurement
+LORA_RATE_HINT = format_scientific(LORA_LEARNING_RATE)  # bench/lora_lr.py chose it
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig)}
 
 
