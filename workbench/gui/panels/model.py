@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QPushButton,
     QSizePolicy,
     QVBoxLayout,
@@ -42,6 +43,8 @@ MESSAGES = {
     "another task or a model that supports it.",
     "cannot_do_any": "{model} cannot do {task}, nor any other task Workbench knows.",
     "unknown_task": "Unknown task {name!r}; choose one of: {names}.",
+    "listing": "Looking for models on this machine…",
+    "unsupported": "Not supported",
     "none": "—",
 }
 
@@ -87,6 +90,7 @@ class ModelPanel(QWidget):
         self.description: dict[str, Any] = {}
         self.tasks = tasks_by_name()
         self._describe_task: Task | None = None
+        self._list_task: Task | None = None
         self._count_task: Task | None = None
         self._build()
         self.set_model(DEFAULT_MODEL)
@@ -135,8 +139,15 @@ class ModelPanel(QWidget):
 
         self.default_button = QPushButton("Use default")
         self.choose_button = QPushButton("Choose folder…")
+        # the bundled models and the Hugging Face cache's, grouped by family (engine.list_models)
+        self.machine_button = QPushButton("On this machine…")
+        self.machine_button.setToolTip(
+            "The bundled models and every model in your Hugging Face cache"
+        )
+        self.models_menu = QMenu(self)
         buttons = QHBoxLayout()
         buttons.addWidget(self.default_button)
+        buttons.addWidget(self.machine_button)
         buttons.addWidget(self.choose_button)
         buttons.addStretch(1)
         hint = QLabel(MESSAGES["folder_hint"])
@@ -163,6 +174,7 @@ class ModelPanel(QWidget):
 
         self.default_button.clicked.connect(self._on_default_button_clicked)
         self.choose_button.clicked.connect(self._on_choose_button_clicked)
+        self.machine_button.clicked.connect(self._on_machine_button_clicked)
         self.task_combo.currentIndexChanged.connect(self._on_task_combo_changed)
         self._show_task()
 
@@ -249,6 +261,57 @@ class ModelPanel(QWidget):
         if path:
             ui_settings.remember_folder(ui_settings.KEY_MODEL_FOLDER, path)
             self.set_model(path)
+
+    @Slot()
+    def _on_machine_button_clicked(self) -> None:
+        """List the models off the GUI thread (it reads every cached model's config), then
+        offer them in a menu under the button."""
+        if self._list_task is not None:
+            return
+        self.message.show_message(MESSAGES["listing"], "info")
+        self._list_task = run_task(engine.list_models)
+        self._list_task.sig_succeeded.connect(self._on_list_task_succeeded)
+        self._list_task.sig_failed.connect(self._on_list_task_failed)
+
+    @Slot(object)
+    def _on_list_task_succeeded(self, models: list[dict[str, Any]]) -> None:
+        self._list_task = None
+        self.message.clear_message()
+        self.fill_models_menu(models)
+        below = self.machine_button.mapToGlobal(self.machine_button.rect().bottomLeft())
+        self.models_menu.popup(below)
+
+    @Slot(str)
+    def _on_list_task_failed(self, message: str) -> None:
+        self._list_task = None
+        self.message.show_message(message)
+
+    def fill_models_menu(self, models: list[dict[str, Any]]) -> None:
+        """One section per family (size and parameters beside each name); the models
+        Workbench cannot read last, greyed out, the reason in their tooltip."""
+        menu = self.models_menu
+        menu.clear()
+        menu.setToolTipsVisible(True)
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for model in models:
+            family = str(model.get("family")) if model.get("supported") else ""
+            groups.setdefault(family, []).append(model)
+        for family in sorted(groups, key=lambda name: (name == "", name)):
+            menu.addSection(family or MESSAGES["unsupported"])
+            for model in groups[family]:
+                facts = [format_bytes(int(model["size_bytes"]))] if model.get("size_bytes") else []
+                if model.get("parameters"):
+                    facts.append(f"{int(model['parameters']) / 1e6:,.1f}M parameters")
+                text = str(model.get("name")) + (f"  ({', '.join(facts)})" if facts else "")
+                name = str(model.get("model") or model.get("path"))
+                action = menu.addAction(text)
+                action.setData(name)
+                if model.get("supported"):
+                    action.setToolTip(str(model.get("path", "")))
+                    action.triggered.connect(lambda _=False, name=name: self.set_model(name))
+                else:
+                    action.setEnabled(False)
+                    action.setToolTip(str(model.get("reason", "")))
 
     @Slot()
     def _on_task_combo_changed(self) -> None:
