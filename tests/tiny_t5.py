@@ -5,6 +5,7 @@ tokenizer and seq2seq tests."""
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 
 SPECIALS = ["<pad>", "</s>", "<unk>"]  # ids 0, 1, 2, as T5 numbers them
@@ -22,16 +23,23 @@ def unigram_vocab(
     vocab_size: int = 200, corpus: list[str] | None = None
 ) -> list[tuple[str, float]]:
     """(piece, log probability) pairs of a Unigram model trained on `corpus`, T5's special
-    tokens first."""
+    tokens first (trained once per corpus: tests write several folders)."""
+    return list(_trained_vocab(vocab_size, tuple(corpus or CORPUS)))
+
+
+@cache
+def _trained_vocab(vocab_size: int, corpus: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.Unigram())
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.train_from_iterator(
-        (corpus or CORPUS) * 5,
+        list(corpus) * 5,
         trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, unk_token="<unk>"),
     )
-    vocab = [(piece, float(score)) for piece, score in json.loads(tok.to_str())["model"]["vocab"]]
+    vocab = tuple(
+        (piece, float(score)) for piece, score in json.loads(tok.to_str())["model"]["vocab"]
+    )
     assert [piece for piece, _ in vocab[:3]] == SPECIALS, vocab[:3]
     return vocab
 

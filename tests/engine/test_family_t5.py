@@ -373,3 +373,25 @@ def test_config_reading():
         T5Config.from_dict({"feed_forward_proj": "tanhh"})
     with pytest.raises(UserError, match="not 'ACT' or 'gated-ACT'"):
         T5Config.from_dict({"feed_forward_proj": "fancy-gelu"})
+
+
+def test_the_generation_module_gives_transformers_greedy_ids_alone_and_batched(folders):
+    from workbench.engine.generation.generate import GenerationSettings
+    from workbench.engine.generation.seq2seq import generate_seq2seq, generate_seq2seq_batch
+
+    folder = folders["v1.1-gated-untied"]
+    reference = _reference(folder)
+    model = build_model(folder, "seq2seq-lm", 0).model
+    tok = TextTokenizer.from_folder(folder)
+    sources = tok.encode(CORPUS[:3])  # different lengths: the batch pads the encoder
+    settings = GenerationSettings(max_new_tokens=20)
+    batched = generate_seq2seq_batch(model, tok, sources, settings)
+    alone = [list(generate_seq2seq(model, tok, source, settings)) for source in sources]
+    expected = []
+    for source in sources:
+        with torch.no_grad():
+            out = reference.generate(
+                input_ids=torch.tensor([source]), max_new_tokens=20, do_sample=False
+            )[0, 1:].tolist()  # after the start token; ends at </s> (not output by ours)
+        expected.append(out[: out.index(EOS)] if EOS in out else out)
+    assert batched == alone == expected
