@@ -111,6 +111,11 @@ TRAIN_FLAGS: dict[str, tuple[str, type, str]] = {
     ),
     "--keep-checkpoints": (
         "keep_checkpoints",
+    "--max-bad-steps": (
+        "max_bad_steps",
+        int,
+        "steps with a non-finite loss are skipped; stop after this many in a row (default 3)",
+    ),
         int,
         "how many of the newest checkpoints to keep, besides the best",
     ),
@@ -619,7 +624,7 @@ class ProgressPrinter:
 
     def __call__(self, event) -> None:
         kind = event.kind
-        if kind == "run_started":
+        if kind in ("run_started", "run_resumed"):
             self._line(
                 f"training on {event.num_train_examples} examples, evaluating on "
                 f"{event.num_eval_examples}; {event.total_steps} steps on {event.device} ({event.precision})"
@@ -664,3 +669,5 @@ class ProgressPrinter:
 def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 60}:{seconds % 60:02d}"
+        elif kind == "step_skipped":
+            self._line(f"step {event.step} skipped ({event.in_row} in a row): {event.reason}")

@@ -97,6 +97,9 @@ class RunConfig:
     max_grad_norm: float = 1.0
     freeze_embeddings: bool = False
     """Keep the input embeddings as pretrained (full fine-tuning of the rest)."""
+    max_bad_steps: int = 3
+    """A step whose loss or gradients are not finite is skipped (its update is not applied);
+    this many in a row stop the run and roll it back to its last good checkpoint."""
     freeze_layers: int = 0
     """Keep the bottom N transformer layers as pretrained."""
     head_only: bool = False
@@ -185,6 +188,13 @@ class RunConfig:
         for flag in ("freeze_embeddings", "head_only", "gradient_checkpointing"):
             if not isinstance(getattr(self, flag), bool):
                 raise UserError(f"{flag} must be true or false, got {getattr(self, flag)!r}")
+        if isinstance(self.max_bad_steps, int) and not isinstance(self.max_bad_steps, bool):
+            if not 1 <= self.max_bad_steps <= 10_000:
+                raise UserError(
+                    "--max-bad-steps must be between 1 and 10000 (1: stop at the first "
+                    f"non-finite step), got {self.max_bad_steps}"
+                )
+        _check_int("max_bad_steps", self.max_bad_steps, 1, 10_000)
         _check_int("freeze_layers", self.freeze_layers, 0, 10_000)
         if isinstance(self.lora_rank, int) and not isinstance(self.lora_rank, bool):
             if self.lora_rank < 0:

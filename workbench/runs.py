@@ -206,6 +206,15 @@ def _try_lock(handle: Any) -> bool:
     return True
 
 
+def lock_holder(run_dir: Path) -> int | None:
+    """The pid the run's lock file names (the process that took the lock last)."""
+    try:
+        record = json.loads((Path(run_dir) / LAYOUT["lock"]).read_text(encoding="utf-8"))
+        return int(record["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def run_is_live(run_dir: Path) -> bool:
     """Whether a process is writing this run now (it holds its RunLock)."""
     path = Path(run_dir) / LAYOUT["lock"]
@@ -232,9 +241,13 @@ class MetricsLog:
     Whoever appends holds the run's RunLock until `close`, so a listing can tell a live run
     from a killed one."""
 
-    def __init__(self, path: Path) -> None:
-        self._lock = RunLock(Path(path).parent)
-        self._lock.acquire()  # False: another process writes it too; the log still works
+    def __init__(self, path: Path, lock: RunLock | None = None) -> None:
+        """`lock`: one the caller holds already (a resume takes it before it touches the
+        run); it is released on `close` too."""
+        if lock is None:
+            lock = RunLock(Path(path).parent)
+            lock.acquire()  # False: another process writes it too; the log still works
+        self._lock = lock
         self._handle = open(path, "a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:

@@ -11,7 +11,13 @@ import pytest
 
 from workbench.config import RunConfig
 from workbench.engine import load_predictor, train
-from workbench.engine.events import EvalFinished, RunFinished, RunStarted, StepLogged
+from workbench.engine.events import (
+    EvalFinished,
+    RunFinished,
+    RunStarted,
+    StepLogged,
+    StepSkipped,
+)
 from workbench.errors import UserError
 
 
@@ -125,7 +131,10 @@ def test_an_existing_run_folder_is_never_overwritten(reviews_csv, trained_run):
         train(small_config(reviews_csv, output=str(trained_run)))
 
 
-def test_a_non_finite_loss_fails_the_run_with_a_message(reviews_csv, tmp_path, monkeypatch):
+def test_a_loss_that_stays_non_finite_fails_the_run_with_a_message(
+    reviews_csv, tmp_path, monkeypatch
+):
+    """Each NaN step is skipped (see test_guards.py); the third in a row ends the run."""
     from workbench.engine.tasks.text_classification import TextClassification
 
     real_loss = TextClassification.loss
@@ -142,8 +151,14 @@ def test_a_non_finite_loss_fails_the_run_with_a_message(reviews_csv, tmp_path, m
         small_config(reviews_csv, output=str(tmp_path / "run"), epochs=3), on_event=events.append
     )
     assert result.status == "failed"
-    assert "the training loss became nan at step 3" in result.error
-    assert "lower the learning rate (--lr)" in result.error
+    assert "the training loss or gradients were not finite at 3 steps in a row (3-5)" in (
+        result.error
+    )
+    assert "the run stopped at step 5" in result.error
+    assert "no checkpoint was saved before that" in result.error
+    assert "lower the learning rate (--lr, now 0.0002)" in result.error
+    assert [e.step for e in events if isinstance(e, StepSkipped)] == [3, 4, 5]
+    assert [e.step for e in events if isinstance(e, StepLogged)] == [1, 2]  # never a NaN
     assert isinstance(events[-1], RunFinished) and events[-1].error == result.error
     finished = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
     assert finished["kind"] == "finished" and finished["status"] == "failed"

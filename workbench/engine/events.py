@@ -28,6 +28,9 @@ class RunStarted:
     trainable_parameters: int = 0
     """Parameters the optimizer updates (fewer than total with LoRA or frozen layers)."""
     total_parameters: int = 0
+    resumed_from_step: int | None = None
+    """The checkpoint's step when this process continues a run (its kind is then
+    "run_resumed", so metrics.jsonl marks where the resume joined it)."""
     kind: str = "run_started"
 
 
@@ -42,6 +45,20 @@ class StepLogged:
     elapsed_seconds: float
     eta_seconds: float
     kind: str = "step"
+
+
+@dataclass(frozen=True)
+class StepSkipped:
+    """A step whose loss or gradients were not finite: its update was not applied (no
+    optimizer, scheduler or scaler step). `in_row` counts the bad steps up to this one;
+    at the run's `max_bad_steps` it stops."""
+
+    step: int
+    total_steps: int
+    epoch: float
+    reason: str
+    in_row: int
+    kind: str = "step_skipped"
 
 
 @dataclass(frozen=True)
@@ -76,7 +93,7 @@ class RunFinished:
     kind: str = "finished"
 
 
-Event = RunStarted | StepLogged | EvalFinished | Notice | RunFinished
+Event = RunStarted | StepLogged | StepSkipped | EvalFinished | Notice | RunFinished
 EventSink = Callable[[Event], None]
 
 

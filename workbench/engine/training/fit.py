@@ -17,7 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from workbench.engine.events import EvalFinished, EventSink, Notice, StepLogged
+from workbench.engine.events import EvalFinished, EventSink, Notice, StepLogged, StepSkipped
+from workbench.engine.training import guards
 from workbench.engine.training.runtime import Runtime
 from workbench.engine.training.state import TrainState
 from workbench.errors import UserError
@@ -59,6 +60,12 @@ class TrainPlan:
     keep_best: bool = False
     """Restore the weights of the best evaluation at the end (not the last)."""
     hooks: FitHooks = field(default_factory=FitHooks)
+    max_bad_steps: int = 3
+    """A step with a non-finite loss or gradients is skipped; this many in a row stop the run
+    (guards.NonFiniteSteps)."""
+    loss_units: Callable[[Batch], torch.Tensor] = guards.example_units
+    """What the loss is a mean over (examples, target tokens): the share each micro-batch's
+    loss is scaled by when memory runs out (see guards.MicroBatches)."""
     checkpoint: Callable[[nn.Module, TrainState, str], None] | None = None
     """(model, state, reason) after each step inside an epoch ("step"), after an epoch's end
     and its evaluation but the last ("epoch"), and on a stop ("stop"); it decides whether
@@ -91,6 +98,8 @@ def fit(
     state.running_loss = running_loss  # updated in place below
     running_count = state.running_count
     window_start, window_examples = time.perf_counter(), 0
+    bad_steps = guards.BadSteps(plan.max_bad_steps)
+    micro = guards.MicroBatches(plan.loss_units, notify=lambda text: sink(Notice(text)))
 
     def checkpoint(reason: str) -> None:
         if plan.checkpoint is not None and runtime.is_main:  # one writer per run
@@ -119,18 +128,32 @@ def fit(
                 return _finish(plan, state, sink)
             indices = batches[position]
             step_start = time.perf_counter()
-            loss = _step(plan, state, model, plan.make_batch(indices))
+            loss, skipped = _step(plan, state, model, plan.make_batch(indices), micro)
             state.step += 1
             state.batch_in_epoch = position + 1
             state.examples_seen += len(indices)
             window_examples += len(indices)
-            running_loss += loss.detach()
-            running_count += 1
+            if skipped is None:
+                bad_steps.good()
+                running_loss += loss.detach()
+                running_count += 1
+            else:  # shown on the curve; the loss window leaves it out
+                sink(
+                    StepSkipped(
+                        state.step,
+                        total,
+                        state.step / plan.steps_per_epoch,
+                        skipped,
+                        bad_steps.in_row + 1,
+                    )
+                )
+                bad_steps.bad(state.step, skipped)  # NonFiniteSteps at the limit
             state.train_seconds += time.perf_counter() - step_start
             if plan.hooks.on_step:
                 plan.hooks.on_step(state, loss)
 
-            if state.step % plan.log_every == 0 or state.step == total:
+            log_step = state.step % plan.log_every == 0 or state.step == total
+            if log_step and running_count:  # a window of skipped steps only has no mean
                 mean = runtime.all_reduce_mean(running_loss / running_count).item()  # the only sync
                 if not math.isfinite(mean):
                     raise UserError(
@@ -170,16 +193,33 @@ def fit(
     return _finish(plan, state, sink)
 
 
-def _step(plan: TrainPlan, state: TrainState, model: nn.Module, batch: Batch) -> torch.Tensor:
-    loss = plan.loss(model, batch)
+def _step(
+    plan: TrainPlan,
+    state: TrainState,
+    model: nn.Module,
+    batch: Batch,
+    micro: guards.MicroBatches,
+) -> tuple[torch.Tensor, str | None]:
+    """One optimizer step; returns the loss and None, or why the step was skipped."""
     scaler = state.scaler
+    scale = scaler.scale if scaler is not None else (lambda loss: loss)
+    loss = micro.backward(plan.loss, model, batch, state.optimizer, scale)
     if scaler is not None:
-        scaler.scale(loss).backward()
         scaler.unscale_(state.optimizer)
-    else:
-        loss.backward()
+    parameters = [p for p in plan.model.parameters() if p.grad is not None]
     if plan.max_grad_norm > 0:
-        torch.nn.utils.clip_grad_norm_(plan.model.parameters(), plan.max_grad_norm)
+        norm = torch.nn.utils.clip_grad_norm_(parameters, plan.max_grad_norm)
+    else:
+        norm = guards.grad_norm(parameters)
+    # With a grad scaler, inf gradients are its own business (it skips and lowers the scale);
+    # a non-finite loss is not. One sync per step, for a bool: the update must not be applied.
+    finite = guards.step_is_finite(loss, None if scaler is not None else norm)
+    if not bool(finite):
+        reason = guards.describe(loss, norm)
+        state.optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.update()  # ends this step's unscale_ (and lowers the scale if it overflowed)
+        return loss, reason
     if plan.hooks.before_optimizer_step:
         plan.hooks.before_optimizer_step(state, plan.model)
     state.last_lr = state.scheduler.get_last_lr()[0]  # the rate this step used
@@ -190,7 +230,7 @@ def _step(plan: TrainPlan, state: TrainState, model: nn.Module, batch: Batch) ->
         state.optimizer.step()
     state.scheduler.step()
     state.optimizer.zero_grad(set_to_none=True)
-    return loss
+    return loss, None
 
 
 def _track_best(

@@ -1,0 +1,332 @@
+"""Guards around each training step: non-finite losses and gradients, and out of memory.
+
+Two things end fine-tunes that need not end:
+
+- A NaN or inf loss or gradient. Applied, it makes every weight NaN; the old check at log
+  steps only noticed after several such updates. `BadSteps` is told at every step, before
+  the optimizer runs, whether the step was finite: a bad step is skipped (no optimizer,
+  scheduler or scaler step) and `max_bad_steps` of them in a row stop the run
+  (`NonFiniteSteps`), which the procedure turns into a rollback to the last good checkpoint.
+- Out of memory in forward/backward. `MicroBatches` catches it, releases what it can, and
+  runs the same batch again in micro-batches of half the size, accumulating gradients, so
+  the effective batch (and so the run's hyper-parameters) is unchanged. Each micro-batch's
+  loss is scaled by its share of the batch's loss units (examples, or target tokens for
+  per-token losses), so the accumulated gradient equals the whole batch's.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from workbench.errors import UserError
+
+Batch = dict[str, torch.Tensor]
+IGNORE = -100
+
+# ---------------------------------------------------------------------------------------
+# Non-finite steps
+
+
+class NonFiniteSteps(Exception):
+    """`limit` steps in a row had a non-finite loss or gradients; the last was `last`."""
+
+    def __init__(self, first: int, last: int, reason: str) -> None:
+        super().__init__(f"steps {first} to {last} were not finite ({reason})")
+        self.first, self.last, self.reason = first, last, reason
+
+
+def step_is_finite(loss: torch.Tensor, grad_norm: torch.Tensor | None) -> torch.Tensor:
+    """A 0-dim bool tensor on the loss's device: no sync until someone asks for its value.
+    The gradient norm is the one clipping computes anyway (inf or NaN if any gradient is)."""
+    ok = torch.isfinite(loss.detach())
+    if grad_norm is not None:
+        ok = ok & torch.isfinite(grad_norm.detach())
+    return ok
+
+
+def grad_norm(parameters: list[torch.nn.Parameter]) -> torch.Tensor:
+    """The total L2 norm of the gradients (for runs without clipping)."""
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.nn.utils.get_total_norm(grads)
+
+
+def describe(loss: torch.Tensor, grad_norm: torch.Tensor | None) -> str:
+    """What was not finite, in words (only on a bad step: the values are read here)."""
+    value = float(loss.detach().float())
+    if not math.isfinite(value):
+        return f"the loss was {value}"
+    norm = float(grad_norm.detach().float()) if grad_norm is not None else float("nan")
+    return f"the gradient norm was {norm}"
+
+
+class BadSteps:
+    """Counts bad steps in a row; raises NonFiniteSteps at the `limit`-th."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, int(limit))
+        self.in_row = 0
+        self.first: int | None = None
+        self.total = 0
+
+    def good(self) -> None:
+        self.in_row, self.first = 0, None
+
+    def bad(self, step: int, reason: str) -> None:
+        self.total += 1
+        self.in_row += 1
+        if self.first is None:
+            self.first = step
+        if self.in_row >= self.limit:
+            raise NonFiniteSteps(self.first, step, reason)
+
+
+def roll_back(
+    run_dir: Path, first_bad: int, primary_metric: str, greater_is_better: bool
+) -> int | None:
+    """Remove the checkpoints saved from step `first_bad` on, so that the run's newest
+    complete checkpoint (the one `--resume` continues from) is the last one before the bad
+    steps began; returns its step (None: there is none)."""
+    from workbench.engine.training import checkpointing
+
+    for info in checkpointing.complete_checkpoints(run_dir):
+        if info.step >= first_bad:
+            # Out of the way first: a hidden folder is garbage to remove_incomplete if killed.
+            doomed = info.path.with_name(f".{info.path.name}.rolled-back-{os.getpid()}")
+            os.rename(info.path, doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
+    left = checkpointing.complete_checkpoints(run_dir)
+    if checkpointing.checkpoints_dir(run_dir).is_dir():
+        checkpointing.write_index(run_dir, primary_metric, greater_is_better)
+    return left[-1].step if left else None
+
+
+def diverged_message(
+    error: NonFiniteSteps,
+    run_dir: str,
+    checkpoint_step: int | None,
+    learning_rate: float,
+    precision: str,
+    max_grad_norm: float,
+) -> str:
+    """The one line a run stopped by NonFiniteSteps ends with: where, what is kept, what to
+    try (only the hints that change something for this run)."""
+    count = error.last - error.first + 1
+    where = (
+        f"step {error.first}"
+        if count == 1
+        else f"{count} steps in a row ({error.first}-{error.last})"
+    )
+    if checkpoint_step is not None:
+        kept = (
+            f"rolled back to the checkpoint of step {checkpoint_step}, which "
+            f"`workbench train --resume {run_dir}` continues from (with the same settings)"
+        )
+    else:
+        kept = "no checkpoint was saved before that, so nothing can be resumed"
+    hints = [f"lower the learning rate (--lr, now {learning_rate:g})"]
+    if precision != "fp32":
+        hints.append("train in fp32 (--precision fp32)")
+    if max_grad_norm <= 0:
+        hints.append("clip gradients (max_grad_norm = 1.0 in a --config file)")
+    elif max_grad_norm > 1.0:
+        hints.append(f"clip gradients harder (max_grad_norm below {max_grad_norm:g})")
+    return (
+        f"the training loss or gradients were not finite at {where}: {error.reason}; the run "
+        f"stopped at step {error.last} and was {kept}; to train past it, " + ", or ".join(hints)
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Micro-batches
+
+
+def batch_rows(batch: Batch) -> int:
+    return int(next(iter(batch.values())).shape[0])
+
+
+def split_batch(batch: Batch, size: int) -> list[Batch]:
+    """The batch as consecutive micro-batches of at most `size` rows (every tensor whose
+    first dimension is the batch's is cut; any other is shared by all)."""
+    rows = batch_rows(batch)
+    parts = []
+    for start in range(0, rows, size):
+        parts.append(
+            {
+                k: v[start : start + size] if v.dim() and v.shape[0] == rows else v
+                for k, v in batch.items()
+            }
+        )
+    return parts
+
+
+def example_units(batch: Batch) -> torch.Tensor:
+    """Losses that are a mean over examples (classification, regression, QA spans)."""
+    return torch.tensor(float(batch_rows(batch)))
+
+
+def token_units(shift: bool = False) -> Callable[[Batch], torch.Tensor]:
+    """Losses that are a mean over target tokens (labels not -100); `shift`: a causal LM's
+    targets are the labels from position 1 on."""
+
+    def units(batch: Batch) -> torch.Tensor:
+        labels = batch["labels"][:, 1:] if shift else batch["labels"]
+        return (labels != IGNORE).sum().float()
+
+    return units
+
+
+def weighted_token_units(weights: list[float]) -> Callable[[Batch], torch.Tensor]:
+    """Token classification with class weights: the loss is divided by the targets' weights."""
+
+    def units(batch: Batch) -> torch.Tensor:
+        labels = batch["labels"]
+        table = torch.tensor(weights, dtype=torch.float32, device=labels.device)
+        return (table[labels.clamp(min=0)] * (labels != IGNORE)).sum()
+
+    return units
+
+
+def weighted_example_units(weights: list[float]) -> Callable[[Batch], torch.Tensor]:
+    """Cross-entropy with class weights: the mean is divided by the examples' weights."""
+
+    def units(batch: Batch) -> torch.Tensor:
+        labels = batch["labels"]
+        return torch.tensor(weights, dtype=torch.float32, device=labels.device)[labels].sum()
+
+    return units
+
+
+def loss_units_for(task: str, meta: dict[str, Any]) -> Callable[[Batch], torch.Tensor]:
+    """What a task's loss is a mean over. Exact for every built-in loss but BERT's masked LM
+    with next-sentence prediction (a token mean plus an example mean: split by tokens)."""
+    weights = meta.get("class_weights")
+    if task in ("token-classification",):
+        return weighted_token_units(weights) if weights else token_units()
+    if task == "masked-lm":
+        return token_units()
+    if task == "causal-lm":
+        return token_units(shift=True)
+    if task in ("text-classification", "pair-classification") and weights:
+        return weighted_example_units(weights)
+    return example_units
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, MPS's and the CPU allocator's RuntimeErrors, MemoryError."""
+    if isinstance(exc, torch.OutOfMemoryError | MemoryError):
+        return True
+    if not isinstance(exc, RuntimeError):
+        return False
+    text = str(exc)
+    return any(
+        marker in text
+        for marker in (
+            "out of memory",  # CUDA (older torch), MPS ("MPS backend out of memory")
+            "can't allocate memory",  # DefaultCPUAllocator on Linux/macOS
+            "not enough memory",  # DefaultCPUAllocator on Windows
+            "Cannot allocate memory",
+        )
+    )
+
+
+def release_memory(device: torch.device) -> None:
+    """Give back what a failed step held (its tensors are unreachable once the exception
+    is gone): Python's garbage, and the device allocator's cache."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps" and hasattr(torch, "mps"):
+        torch.mps.empty_cache()
+
+
+class MicroBatches:
+    """Forward and backward of a batch, whole or in micro-batches once memory ran out.
+
+    `size` is None until the first out-of-memory error; then each one halves it for the rest
+    of the run (the batches that follow are as long, so they would fail too)."""
+
+    def __init__(
+        self,
+        units: Callable[[Batch], torch.Tensor] = example_units,
+        notify: Callable[[str], None] | None = None,
+    ) -> None:
+        self.units = units
+        self.notify = notify
+        self.size: int | None = None
+
+    def backward(
+        self,
+        loss_fn: Callable[[torch.nn.Module, Batch], torch.Tensor],
+        model: torch.nn.Module,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        scale: Callable[[torch.Tensor], torch.Tensor] = lambda loss: loss,
+    ) -> torch.Tensor:
+        """Accumulate the batch's gradients; returns its loss (detached, as for the whole
+        batch at once). UserError when even one example does not fit."""
+        rows = batch_rows(batch)
+        device = next(iter(batch.values())).device
+        while True:
+            size = min(self.size or rows, rows)
+            try:
+                return self._accumulate(loss_fn, model, batch, size, scale)
+            except (RuntimeError, MemoryError) as exc:
+                if not is_out_of_memory(exc):
+                    raise
+            # Out of the except block: the traceback (and the step's tensors) are gone.
+            optimizer.zero_grad(set_to_none=True)  # a partial accumulation is discarded
+            release_memory(device)
+            if size <= 1:
+                raise UserError(
+                    f"out of memory even with micro-batches of 1 example ({_width(batch)} "
+                    "tokens); lower --max-length, train with --lora-rank 8, "
+                    "--gradient-checkpointing or --precision bf16, or choose a smaller model"
+                )
+            self.size = (size + 1) // 2
+            if self.notify:
+                steps = math.ceil(rows / self.size)
+                self.notify(
+                    f"out of memory at batch {size}: continuing with micro-batches of "
+                    f"{self.size} × {steps} (gradients accumulated: the effective batch is "
+                    f"still {rows})"
+                )
+
+    def _accumulate(self, loss_fn, model, batch, size, scale) -> torch.Tensor:
+        rows = batch_rows(batch)
+        if size >= rows:
+            loss = loss_fn(model, batch)
+            scale(loss).backward()
+            return loss.detach()
+        total_units = self.units(batch)
+        parts = split_batch(batch, size)
+        total = None
+        for part in parts:
+            units = self.units(part)
+            # (); no sync: a batch without any unit falls back to its share of rows
+            share = torch.where(
+                total_units > 0, units / total_units.clamp(min=1e-12), batch_rows(part) / rows
+            )
+            loss = loss_fn(model, part) * share.to(device=_loss_device(part))
+            scale(loss).backward()
+            total = loss.detach() if total is None else total + loss.detach()
+            del loss
+        return total
+
+
+def _loss_device(batch: Batch) -> torch.device:
+    return next(iter(batch.values())).device
+
+
+def _width(batch: Batch) -> int:
+    ids = batch.get("input_ids")
+    return int(ids.shape[1]) if ids is not None and ids.dim() > 1 else 0
