@@ -399,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in (None, "gui"):
             return _gui(args)
+        _check_text_arguments(args)
         commands = {
             "train": _train,
             "evaluate": _evaluate,
@@ -415,6 +416,33 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
 
 
+    except BrokenPipeError:  # `workbench predict … | head`: the reader has what it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return EXIT_OK
+
+
+# Arguments that are file or folder names: any bytes the file system allows.
+_PATH_ARGUMENTS = frozenset({"open", "config", "resume", "data", "eval_data", "model", "output"})
+_PATH_ARGUMENTS |= {"run", "file"}
+
+
+def _check_text_arguments(args: argparse.Namespace) -> None:
+    """Text that is not UTF-8 reaches Python as lone surrogates, which no tokenizer takes."""
+    for name, value in vars(args).items():
+        if name in _PATH_ARGUMENTS:
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    flag = "--" + name.replace("_", "-")
+                    raise UserError(
+                        f"{flag} is not valid UTF-8 text ({item.encode('utf-8', 'replace')!r}); "
+                        "set your terminal to UTF-8 or pass the text with --file"
+                    ) from None
 def _gui(args: argparse.Namespace) -> int:
     from workbench.gui.app import main as gui_main
 
@@ -527,11 +555,25 @@ def _predict(args: argparse.Namespace) -> int:
             raise UserError(f"this {predictor.task} model needs {flag} for each --text")
     for prediction in predictor.predict(texts, text_pairs=args.text_pair, contexts=args.context):
         print(json.dumps(prediction, ensure_ascii=False))
+    for number, text in enumerate(texts, 1):
+        if not _visible(text):
+            print(
+                f"workbench: note: text {number} is empty or has only invisible characters; "
+                "its prediction is the model's guess for no text",
+                file=sys.stderr,
+            )
     return EXIT_OK
 
 
 def _generate(args: argparse.Namespace) -> int:
     from workbench.engine import load_generator
+def _visible(text: str) -> bool:
+    """Any character that is not white space, a control, format (zero-width) or unassigned one."""
+    import unicodedata
+
+    return any(not c.isspace() and unicodedata.category(c)[0] != "C" for c in text)
+
+
     from workbench.engine.generation.generate import GenerationSettings
 
     settings = GenerationSettings(  # checked before the model is loaded

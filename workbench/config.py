@@ -12,7 +12,7 @@ import json
 import math
 import tomllib
 from dataclasses import dataclass, fields
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from workbench.errors import UserError
@@ -143,6 +143,11 @@ class RunConfig:
 
         if self.task not in TASK_NAMES:
             raise UserError(f"unknown task {self.task!r}; choose one of: {', '.join(TASK_NAMES)}")
+        for field in fields(self):  # a TOML list or number where a name or path belongs
+            value = getattr(self, field.name)
+            if field.type in ("str", "str | None") and value is not None:
+                if not isinstance(value, str | PurePath):
+                    raise UserError(f"{field.name} must be a text (in quotes), got {value!r}")
         if self.truncation not in TRUNCATIONS:
             raise UserError(
                 f"unknown truncation {self.truncation!r}; choose one of: {', '.join(TRUNCATIONS)}"
@@ -275,6 +280,10 @@ class RunConfig:
             raise UserError(f"cannot read config file {path}: {exc.strerror}") from None
         try:
             values = tomllib.loads(text)
+        except UnicodeDecodeError:
+            raise UserError(
+                f"config file {path} is not UTF-8 text; save it as UTF-8 (TOML files are UTF-8)"
+            ) from None
         except tomllib.TOMLDecodeError as exc:
             raise UserError(f"config file {path} is not valid TOML: {exc}") from None
         config = cls.from_dict(values)

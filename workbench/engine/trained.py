@@ -97,6 +97,11 @@ def load_trained(run_or_model: str | Path, device: str = "cpu") -> TrainedModel:
 
     path = Path(run_or_model).expanduser()
     if not path.exists():
+        if str(run_or_model) == "default":  # the bundled model, not trained for any task
+            raise UserError(
+                '"default" is the bundled pretrained model, not trained for a task yet; train '
+                "one with `workbench train --data FILE` and give the run folder it prints"
+            )
         raise UserError(f"{path} does not exist; give a run folder or an exported model folder")
     if path.is_dir() and (path / "config.toml").exists() and not (path / "model").exists():
         raise UserError(f"run {path} has no trained model yet (it failed or is still running)")

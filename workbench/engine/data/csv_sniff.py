@@ -22,6 +22,7 @@ Header, in order of strength:
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import statistics
@@ -77,9 +78,7 @@ def read_delimited(path: str | Path, layout: CsvLayout, header: bool | None = No
             quoting=csv.QUOTE_MINIMAL if layout.quoted else csv.QUOTE_NONE,
         )
     except UnicodeDecodeError:
-        raise UserError(
-            f"cannot read {path.name}: it is not UTF-8 text; save it as UTF-8"
-        ) from None
+        raise UserError(not_utf8_message(path)) from None
     except pd.errors.EmptyDataError:
         raise UserError(f"{path.name} has no rows; add examples to it") from None
     except (pd.errors.ParserError, ValueError) as exc:
@@ -97,6 +96,22 @@ def read_delimited(path: str | Path, layout: CsvLayout, header: bool | None = No
     return frame
 
 
+def not_utf8_message(path: Path) -> str:
+    """Name the encoding where its byte-order mark shows it (Excel's "Unicode text" is UTF-16)."""
+    try:
+        with open(path, "rb") as handle:
+            start = handle.read(4)
+    except OSError:
+        start = b""
+    if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        found = "UTF-16 text (it starts with a UTF-16 byte-order mark)"
+    elif b"\x00" in start:
+        found = "binary, not text"
+    else:
+        found = "not UTF-8 text (Latin-1 or Windows-1252?)"
+    return f"cannot read {path.name}: it is {found}; save it as UTF-8 (CSV UTF-8 in Excel)"
+
+
 def _sample(path: Path) -> str:
     if not path.is_file():
         raise UserError(f"data file {path} does not exist; check the path")
@@ -105,9 +120,7 @@ def _sample(path: Path) -> str:
             sample = handle.read(_SAMPLE_CHARS)
             truncated = bool(handle.read(1))
     except UnicodeDecodeError:
-        raise UserError(
-            f"cannot read {path.name}: it is not UTF-8 text; save it as UTF-8"
-        ) from None
+        raise UserError(not_utf8_message(path)) from None
     if truncated and "\n" in sample:
         sample = sample[: sample.rindex("\n") + 1]  # whole lines only
     return sample

@@ -92,6 +92,15 @@ def labelled_columns(
     names = set(unique_names)
     if labels is None:
         labels = sorted(names, key=_label_sort_key)
+        fractional = [v for v in uniques if isinstance(v, float) and not float(v).is_integer()]
+        if fractional and len(fractional) * 2 > len(uniques):
+            # 0.37, 1.25, …: a score to predict, not classes (each value would be its own class).
+            shown = ", ".join(f"{v:g}" for v in fractional[:3])
+            raise UserError(
+                f"the label column {label_column!r} of {name} holds decimal numbers ({shown}, …), "
+                "not classes; to predict a number use --task regression, or pick the column "
+                "with the classes with --label-column"
+            )
         if len(labels) < 2:
             raise UserError(
                 f"{name} has only one class ({labels[0]!r}) in column {label_column!r}; "
@@ -138,6 +147,12 @@ def stratified_indices(
     held_set = set(held)
     train = [i for i in range(len(labels)) if i not in held_set]
     if not held:
+        if len(labels) > 1 and len(np.unique(labels)) == len(labels):
+            raise UserError(
+                f"every one of the {len(labels):,} examples has a label of its own, so none can be "
+                "held out for validation; check --label-column (is it an id or a free text?) "
+                "or give --eval-data"
+            )
         raise UserError(
             "too few examples to hold out a validation split; add data or give --eval-data"
         )

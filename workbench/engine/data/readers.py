@@ -14,7 +14,12 @@ import pandas as pd
 
 from workbench.engine.data.class_folders import read_class_folders
 from workbench.engine.data.conll import looks_like_conll, read_conll
-from workbench.engine.data.csv_sniff import DELIMITER_NAMES, read_delimited, sniff_csv
+from workbench.engine.data.csv_sniff import (
+    DELIMITER_NAMES,
+    not_utf8_message,
+    read_delimited,
+    sniff_csv,
+)
 from workbench.engine.data.excel import read_excel
 from workbench.engine.data.plain_text import read_plain_text
 from workbench.engine.data.squad_json import looks_like_squad, read_squad
@@ -71,7 +76,7 @@ def load_table(path: str | Path, header: str = "auto") -> pd.DataFrame:
             frame = read_plain_text(path)
             notices.append(f"read {path.name} as plain text: {len(frame):,} documents")
         elif suffix == ".jsonl":
-            frame = pd.read_json(path, lines=True, encoding="utf-8", dtype=False)
+            frame = _read_jsonl(path)
         elif suffix == ".json":
             if looks_like_squad(path):
                 frame = read_squad(path)
@@ -85,9 +90,7 @@ def load_table(path: str | Path, header: str = "auto") -> pd.DataFrame:
     except UserError:
         raise
     except UnicodeDecodeError:
-        raise UserError(
-            f"cannot read {path.name}: it is not UTF-8 text; save it as UTF-8"
-        ) from None
+        raise UserError(not_utf8_message(path)) from None
     except (ValueError, OSError, pd.errors.ParserError, ImportError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"cannot read {path.name} as {suffix[1:]}: {first_line}") from None
@@ -123,7 +126,13 @@ def _read_json(path: Path) -> pd.DataFrame:
     with open(path, encoding="utf-8") as handle:
         head = handle.read(4096).lstrip()
     if head.startswith("["):
-        return pd.read_json(path, encoding="utf-8", dtype=False)
+        frame = pd.read_json(path, encoding="utf-8", dtype=False)
+        if list(frame.columns) == [0]:  # [1, 2, 3] or ["a", "b"]: values, not records
+            raise UserError(
+                f"{path.name} is a JSON list of plain values, not of records; give a list of "
+                'objects such as [{"text": "…", "label": "…"}, …]'
+            )
+        return frame
     if head.startswith("{"):
         import json
 
@@ -135,4 +144,31 @@ def _read_json(path: Path) -> pd.DataFrame:
             return pd.DataFrame(value)  # {"text": [...], "label": [...]}
         if isinstance(value, dict):
             return pd.DataFrame([value])
-    return pd.read_json(path, lines=True, encoding="utf-8", dtype=False)
+    if head[:1] not in ("{", "["):
+        raise UserError(
+            f"{path.name} is not a JSON list of records (it starts with {head[:20]!r}); give a "
+            'list of objects such as [{"text": "…", "label": "…"}, …], or JSON Lines'
+        )
+    return _read_jsonl(path)
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    """JSON Lines; a line that is not JSON is named, so it can be fixed."""
+    try:
+        return pd.read_json(path, lines=True, encoding="utf-8", dtype=False)
+    except ValueError:
+        pass
+    import json
+
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UserError(
+                    f"line {number} of {path.name} is not valid JSON ({exc.msg}, column "
+                    f"{exc.colno}); fix or remove that line (one JSON object per line)"
+                ) from None
+    raise UserError(f"cannot read {path.name} as JSON Lines; give one JSON object per line")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -131,11 +132,22 @@ def prepare(config: RunConfig) -> Prepared:
 def open_run_dir(config: RunConfig) -> Path:
     if config.output:
         run_dir = Path(config.output).expanduser()
-        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        if (run_dir.exists() or run_dir.is_symlink()) and not run_dir.is_dir():
+            what = "a file" if run_dir.exists() else "a link to nothing (a dangling symlink)"
+            raise UserError(f"--output {run_dir} is {what}, not a folder; choose a new --output")
+        if run_dir.exists() and any(run_dir.iterdir()):
             raise UserError(
                 f"run folder {run_dir} already exists and is not empty; choose a new --output"
             )
-        run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a parent that is a file, a read-only or full disk
+            raise UserError(
+                f"cannot create the run folder {run_dir} ({exc.strerror}); choose an --output "
+                "in a folder you can write to"
+            ) from None
+        if not os.access(run_dir, os.W_OK | os.X_OK):
+            raise UserError(f"cannot write into {run_dir}; choose an --output you can write to")
         return run_dir.resolve()
     return runs.new_run_dir()
 

@@ -1,0 +1,118 @@
+"""Helpers for the bad-input catalogue: a micro model, the CLI in-process, and a snapshot that
+proves a refused input wrote nothing.
+
+The micro BERT (a 3,000-token vocab.txt, 16 hidden units) loads in milliseconds, so the
+catalogue's dozens of refusals each cost a fraction of a second; the model is not the point."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from model_folders import LABELS, TINY, tiny_state
+from safetensors.torch import save_file
+
+from workbench import runs
+from workbench.cli import main
+from workbench.engine.models.registry import default_model_path
+
+MICRO_VOCAB = 3000
+
+
+def micro_bert(folder: Path, trained: bool = False) -> Path:
+    """A tiny random BERT with the first 3,000 entries of the bundled vocab.txt (characters and
+    the commonest words); `trained=True` makes it a two-class Workbench classifier."""
+    folder.mkdir(parents=True)
+    source = default_model_path()
+    vocab = (source / "vocab.txt").read_text("utf-8").splitlines()[:MICRO_VOCAB]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", "utf-8")
+    shutil.copyfile(source / "tokenizer_config.json", folder / "tokenizer_config.json")
+    config = {**TINY, "vocab_size": MICRO_VOCAB}
+    if trained:
+        config["architectures"] = ["BertForSequenceClassification"]
+        config["id2label"] = {str(i): label for i, label in enumerate(LABELS)}
+        config["label2id"] = {label: i for i, label in enumerate(LABELS)}
+        config["workbench"] = {
+            "task": "text-classification",
+            "meta": {"labels": LABELS},
+            "max_length": 32,
+        }
+    (folder / "config.json").write_text(json.dumps(config), "utf-8")
+    save_file(tiny_state(config, trained), str(folder / "model.safetensors"))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def micro_model(tmp_path_factory) -> Path:
+    return micro_bert(tmp_path_factory.mktemp("micro") / "model")
+
+
+@pytest.fixture(scope="session")
+def micro_trained(tmp_path_factory) -> Path:
+    return micro_bert(tmp_path_factory.mktemp("micro") / "trained", trained=True)
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys):
+    """`workbench ARGS…` in this process (the console script's own `main`): exit code and output."""
+
+    def run(*argv: str) -> Result:
+        capsys.readouterr()
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as exc:  # argparse's own refusals
+            code = exc.code
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+def snapshot(*roots: Path) -> dict[str, tuple]:
+    """Every path under `roots` with its size and modification time (hidden ones too)."""
+    found: dict[str, tuple] = {}
+    for root in roots:
+        if not root.exists():
+            continue
+        for path in [root, *root.rglob("*")]:
+            info = path.lstat()
+            found[str(path)] = (path.is_dir(), info.st_size, info.st_mtime_ns)
+    return found
+
+
+def assert_refused(result: Result, pattern: str) -> str:
+    """Exit 2, nothing on stdout, ONE line on stderr that matches `pattern`; no traceback."""
+    assert "Traceback" not in result.err, result.err
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    assert len(lines) == 1, result.err
+    assert result.code == 2, (result.code, result.err)
+    assert result.out == ""
+    assert lines[0].startswith("workbench"), lines[0]
+    assert re.search(pattern, lines[0]), (pattern, lines[0])
+    return lines[0]
+
+
+@pytest.fixture
+def refused(cli, tmp_path, isolated_home):
+    """Run the CLI, check it refused with `pattern`, and that nothing under tmp_path or the
+    user's Workbench folder was created, changed or left half-written (no staging folders)."""
+
+    def check(pattern: str, *argv: str) -> str:
+        before = snapshot(tmp_path, isolated_home)
+        line = assert_refused(cli(*argv), pattern)
+        assert snapshot(tmp_path, isolated_home) == before
+        assert not runs.default_runs_dir().exists() or not any(runs.default_runs_dir().iterdir())
+        return line
+
+    return check
