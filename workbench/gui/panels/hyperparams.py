@@ -46,8 +46,8 @@ MESSAGES = {
         "batch_size": "Examples per step; lower it if memory runs out.",
         "learning_rate": "AdamW step size, e.g. 1.25e-4 or 5e-5.",
         "learning_rate_default": "AdamW step size; default {rate}{lora}.",
-        "lora_default": " (with LoRA on: its default)",
-        "lora_other": ", {rate} with LoRA",
+        "lora_default": " with LoRA ({rate} without)",
+        "lora_other": " ({rate} with LoRA)",
         "warmup_ratio": "Share of the steps in which the learning rate rises from 0.",
         "weight_decay": "Decoupled weight decay of AdamW.",
         "dropout": "0 for one epoch; about 0.1 when training several.",
@@ -355,11 +355,8 @@ class HyperparamsPanel(QWidget):
         full = float(defaults["learning_rate"])
         lora = float(defaults.get("lora_learning_rate", LORA_LEARNING_RATE))
         rate, other = (lora, full) if self._lora else (full, lora)
-        extra = (
-            MESSAGES["lora_default"]
-            if self._lora
-            else MESSAGES["lora_other"].format(rate=format_scientific(other))
-        )
+        key = "lora_default" if self._lora else "lora_other"
+        extra = MESSAGES["hints"][key].format(rate=format_scientific(other))
         self.hint_labels["learning_rate"].setText(
             MESSAGES["hints"]["learning_rate_default"].format(
                 rate=format_scientific(rate), lora=extra
