@@ -294,7 +294,6 @@ class HyperparamsPanel(QWidget):
         self._lora = on
         if was_default:
             self.set_values({"learning_rate": self.default_rate()})
-            self._save()
         self._show_rate_hint()
 
     def validate(self) -> str | None:
@@ -392,7 +391,10 @@ class HyperparamsPanel(QWidget):
         store = ui_settings.settings()
         store.beginGroup(ui_settings.HYPERPARAMS_GROUP)
         for name, value in values.items():
-            store.setValue(name, value)
+            if name == "learning_rate" and self.is_default_rate(value):
+                store.remove(name)  # the default: it follows the task and LoRA next time
+            else:
+                store.setValue(name, value)
         store.endGroup()
 
 
