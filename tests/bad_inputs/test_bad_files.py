@@ -70,15 +70,15 @@ FILE_CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "folder with one class": (_folder("pos"), r"one class only \(pos\); add a sub-folder"),
     "binary": (
         _write("bin.csv", bytes(range(256)) * 8),
-        r"it is binary, not text; save it as UTF-8",
+        r"it is binary, not UTF-8 text; save it as UTF-8",
     ),
     "UTF-16 with BOM": (
         _write("u16.csv", "text,label\n" + ROWS, "utf-16"),
-        r"it is UTF-16 text \(it starts with a UTF-16 byte-order mark\); save it as UTF-8",
+        r"it is UTF-16 text \(it starts with a UTF-16 byte-order mark\), not UTF-8 text; save",
     ),
     "Latin-1": (
         _write("l1.csv", "text,label\n" + ROWS.replace("fine", "très bien"), "latin-1"),
-        r"it is not UTF-8 text \(Latin-1 or Windows-1252\?\); save it as UTF-8",
+        r"l1\.csv: it is not UTF-8 text; save it as UTF-8 \(CSV UTF-8 in Excel\)",
     ),
     "ragged CSV": (
         _write("rag.csv", "text,label\n" + ROWS + "a,b,c,d\n"),

@@ -23,6 +23,7 @@ from workbench.errors import UserError
 FAST = settings(
     max_examples=25,
     deadline=None,
+    database=None,  # no .hypothesis folder in the tree
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 # Text as a user's file or a keyboard can hold it (lone surrogates cannot be encoded).

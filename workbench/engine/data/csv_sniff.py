@@ -104,12 +104,15 @@ def not_utf8_message(path: Path) -> str:
     except OSError:
         start = b""
     if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        found = "UTF-16 text (it starts with a UTF-16 byte-order mark)"
+        found = "UTF-16 text (it starts with a UTF-16 byte-order mark), "
     elif b"\x00" in start:
-        found = "binary, not text"
+        found = "binary, "
     else:
-        found = "not UTF-8 text (Latin-1 or Windows-1252?)"
-    return f"cannot read {path.name}: it is {found}; save it as UTF-8 (CSV UTF-8 in Excel)"
+        found = ""  # most often Latin-1 or Windows-1252
+    return (
+        f"cannot read {path.name}: it is {found}not UTF-8 text; save it as UTF-8 "
+        "(CSV UTF-8 in Excel)"
+    )
 
 
 def _sample(path: Path) -> str:
