@@ -55,6 +55,8 @@ ROLE_FLAGS: dict[str, tuple[str, type, str]] = {
         str,
         "causal LM on pairs: the response, the only tokens trained on (default: guessed)",
     ),
+    "--source-column": ("source_column", str, "seq2seq: the input text (default: guessed)"),
+    "--target-column": ("target_column", str, "seq2seq: the text to generate (default: guessed)"),
 }
 # CLI flag -> RunConfig field, for `train`.
 TRAIN_FLAGS: dict[str, tuple[str, type, str]] = {

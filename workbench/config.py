@@ -55,6 +55,8 @@ class RunConfig:
     """Question answering: the answer text (with `answer_start`) or SQuAD `answers`."""
     prompt_column: str | None = None
     response_column: str | None = None
+    source_column: str | None = None
+    target_column: str | None = None
     """Causal LM on prompt/response pairs: the loss is on the response tokens only."""
     model: str = DEFAULT_MODEL
     """"default" (the bundled all-MiniLM-L6-v2) or a Hugging Face model folder."""

@@ -105,6 +105,7 @@ _AUTO_CLASSES = {
     "masked-lm": "AutoModelForMaskedLM",
     "pretraining": "AutoModelForPreTraining",
     "causal-lm": "AutoModelForCausalLM",
+    "seq2seq-lm": "AutoModelForSeq2SeqLM",
 }
 
 EXPORTER = HuggingFaceExporter()

@@ -66,7 +66,7 @@ def generate_seq2seq(
 
 def generate_seq2seq_batch(
     model: torch.nn.Module,
-    tokenizer: TextTokenizer,
+    tokenizer: TextTokenizer | None,
     sources: Sequence[Sequence[int]],
     settings: GenerationSettings,
     *,
@@ -105,7 +105,7 @@ class _Seq2SeqBatch:
     def __init__(
         self,
         model: torch.nn.Module,
-        tokenizer: TextTokenizer,
+        tokenizer: TextTokenizer | None,
         sources: list[list[int]],
         settings: GenerationSettings,
         max_target: int | None,
@@ -138,7 +138,9 @@ class _Seq2SeqBatch:
         self.tokens = torch.full((len(sources), 1), start, device=self.device)  # (B, 1)
         self.step_input = self.tokens
         self.cache = KVCache() if settings.use_cache else None
-        self.stops = [_StopStrings(settings.stop, _NewText(tokenizer, [])) for _ in sources]
+        # The tokenizer is needed for stop strings only (evaluation batches have none).
+        text_of = _NewText(tokenizer, []) if settings.stop else None
+        self.stops = [_StopStrings(settings.stop, text_of) for _ in sources]
         self.steps = 0
 
     def finished(self, should_stop: Callable[[], bool] | None) -> bool:

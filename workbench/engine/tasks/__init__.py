@@ -25,6 +25,7 @@ TASK_MODULES = {
     "token-classification": "workbench.engine.tasks.token_classification",
     "question-answering": "workbench.engine.tasks.question_answering",
     "causal-lm": "workbench.engine.tasks.causal_lm",
+    "seq2seq": "workbench.engine.tasks.seq2seq",
 }
 TASK_NAMES = tuple(TASK_MODULES)
 

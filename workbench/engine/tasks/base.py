@@ -46,6 +46,8 @@ CONTEXT = Role("context_column", "--context-column", "Context")
 ANSWER = Role("answer_column", "--answer-column", "Answer")
 PROMPT = Role("prompt_column", "--prompt-column", "Prompt")
 RESPONSE = Role("response_column", "--response-column", "Response")
+SOURCE = Role("source_column", "--source-column", "Source")
+TARGET = Role("target_column", "--target-column", "Target")
 
 
 class Rows:
