@@ -229,8 +229,8 @@ def test_the_train_page_shows_each_evaluations_generations(qtbot):
     assert [s for s, _ in panel.generations] == [0, 4, 8]
     text = panel.generations_view.toPlainText()
     assert text.index("step 8") < text.index("step 4") < text.index("step 0")  # newest first
-    assert text.index(" a time there") < text.index(" zzz")
-    assert "<b>x</b>" in text and "expected:  a time" in text  # escaped, not markup
+    assert text.index("a time there") < text.index("zzz")
+    assert "<b>x</b>" in text and "expected: a time" in text  # escaped, not markup
     assert "nothing: the text ended here" in text
     panel.reset()
     assert not panel.generations_box.isVisible() and panel.generations == []
