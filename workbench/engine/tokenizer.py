@@ -21,6 +21,7 @@ from pathlib import Path
 from tokenizers import Encoding, Tokenizer
 from tokenizers.implementations import BertWordPieceTokenizer, ByteLevelBPETokenizer
 
+from workbench.engine.models.registry import uses_byte_tokens
 from workbench.errors import UserError
 
 TRUNCATIONS = ("head", "tail", "head+tail")
@@ -101,6 +102,8 @@ class TextTokenizer:
                 backend = BertWordPieceTokenizer(
                     str(folder / "vocab.txt"), lowercase=lowercase
                 )._tokenizer
+            elif uses_byte_tokens(_config(folder)):
+                backend = byte_tokenizer()  # a fresh ELMo-style folder: config.json only
             else:
                 raise UserError(
                     f"{folder} has no tokenizer (tokenizer.json, vocab.json with merges.txt, "
@@ -267,6 +270,27 @@ def _lowercase_bpe(folder: Path) -> Tokenizer:
     backend.normalizer = normalizers.BertNormalizer(lowercase=True)
     backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     backend.decoder = decoders.BPEDecoder(suffix="</w>")
+    return backend
+
+
+def byte_tokenizer() -> Tokenizer:
+    """One token per UTF-8 byte (id = the byte's value), then <pad> (256) and <unk> (257):
+    for character-level models, which need no vocabulary file. Built as a byte-level BPE
+    with no merges, so offsets, decoding and the rest of this wrapper work as for GPT-2."""
+    from tokenizers import decoders, pre_tokenizers, processors
+    from tokenizers.models import BPE
+
+    printable = [*range(33, 127), *range(161, 173), *range(174, 256)]
+    shown = {b: chr(b) for b in printable}  # GPT-2's byte -> visible character table
+    shown.update({b: chr(256 + i) for i, b in enumerate(b for b in range(256) if b not in shown)})
+    backend = Tokenizer(BPE({shown[b]: b for b in range(256)}, []))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    backend.decoder = decoders.ByteLevel()
+    # A pair is "first second": a space between them, so their words stay apart.
+    backend.post_processor = processors.TemplateProcessing(
+        single="$A", pair="$A Ġ $B:1", special_tokens=[("Ġ", 32)]
+    )
+    backend.add_special_tokens(["<pad>", "<unk>"])
     return backend
 
 

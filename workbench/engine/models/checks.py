@@ -336,6 +336,8 @@ def check_tokenizer(folder: Path, vocab_size: Any) -> int:
         except (OSError, UnicodeDecodeError) as exc:
             raise UserError(f"cannot read {vocab_txt}: {exc}; download it again") from None
         count = len(lines) if any(line.strip() for line in lines) else 0
+    elif _uses_byte_tokens(folder):
+        file, count = folder / "config.json", 258  # tokenizer.byte_tokenizer: bytes, pad, unk
     else:
         raise UserError(
             f"{folder} has no tokenizer (tokenizer.json, vocab.json with merges.txt, or "
@@ -349,6 +351,15 @@ def check_tokenizer(folder: Path, vocab_size: Any) -> int:
             f"(vocab_size in {folder / 'config.json'}); use the tokenizer that came with the model"
         )
     return count
+
+
+def _uses_byte_tokens(folder: Path) -> bool:
+    from workbench.engine.models.registry import uses_byte_tokens
+
+    try:
+        return uses_byte_tokens(read_config(folder))
+    except UserError:
+        return False
 
 
 def check_shapes(

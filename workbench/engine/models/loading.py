@@ -136,7 +136,7 @@ def init_fresh(model: nn.Module, names: list[str], std: float) -> None:
             param = params.get(name)
             if param is None:
                 continue
-            if name.endswith("bias"):
+            if name.endswith("bias") or name.rsplit(".", 1)[-1].startswith("bias_"):  # LSTM
                 param.zero_()
             elif param.ndim == 1:
                 param.fill_(1.0)

@@ -67,6 +67,9 @@ FAMILIES = {
         ("openai-gpt",),
         (CAUSAL_LM, SEQUENCE_CLASSIFICATION),
     ),
+    "elmo": FamilyEntry(
+        "workbench.engine.models.elmo", ("workbench-elmo",), (SEQUENCE_CLASSIFICATION,)
+    ),
     "llama": FamilyEntry(
         "workbench.engine.models.llama",
         ("llama", "qwen2", "mistral"),
@@ -79,6 +82,15 @@ FAMILIES = {
         "workbench.engine.models.t5", ("t5",), (SEQ2SEQ_LM, SEQUENCE_CLASSIFICATION)
     ),
 }
+
+
+# Model types whose tokens are the text's UTF-8 bytes (tokenizer.byte_tokenizer): their
+# folders need no tokenizer file, so config.json alone is a model to train from scratch.
+BYTE_MODEL_TYPES = ("workbench-elmo",)
+
+
+def uses_byte_tokens(config: dict[str, Any]) -> bool:
+    return config.get("model_type") in BYTE_MODEL_TYPES
 
 
 def supported_model_types() -> tuple[str, ...]:
@@ -250,7 +262,7 @@ def is_from_scratch(folder: Path) -> bool:
     if has_weights(folder) or not (folder / "config.json").exists():
         return False
     if not any((folder / f).exists() for f in ("tokenizer.json", "vocab.txt")):
-        return False
+        return uses_byte_tokens(read_config(folder))  # bytes: config.json alone is enough
     return "workbench" not in read_config(folder)
 
 
