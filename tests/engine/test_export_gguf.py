@@ -66,22 +66,47 @@ def _tokenizer(split: str = "digits"):
     return tokenizer
 
 
+def _sentencepiece_tokenizer():
+    """Sentencepiece-style BPE as Llama 2's tokenizer.json has it: "▁" for spaces, one
+    before the text, byte fallback (<0x00> … <0xFF>), <s> before every text."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True, byte_fallback=True))
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(
+        replacement="\u2581", prepend_scheme="first", split=False
+    )
+    tokenizer.decoder = decoders.Sequence(
+        [decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(),
+         decoders.Strip(" ", 1, 0)]
+    )  # fmt: skip
+    specials = ["<unk>", "<s>", "</s>"] + [f"<0x{i:02X}>" for i in range(256)]
+    tokenizer.train_from_iterator(
+        CORPUS * 10, trainers.BpeTrainer(vocab_size=420, special_tokens=specials)
+    )
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)]
+    )
+    return tokenizer
+
+
 def write_model(
     folder: Path, model_type: str = "llama", tied: bool = False, task: str | None = "causal-lm",
-    split: str = "digits", **settings,
+    split: str = "digits", tokenizer=None, bos: str = "<|im_start|>", eos: str = "<|im_end|>",
+    pad: str = "<|endoftext|>", **settings,
 ) -> Path:  # fmt: skip
     """A random decoder as transformers writes it (hidden 64: q8_0 blocks of 32 fit), with a
     tokenizer and chat template; `task` adds the workbench block a trained model carries."""
     folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = _tokenizer(split)
-    eos = tokenizer.token_to_id("<|im_end|>")
+    tokenizer = tokenizer or _tokenizer(split)
+    eos_token = eos
+    eos = tokenizer.token_to_id(eos_token)
     torch.manual_seed(0)
     config_class = {"llama": transformers.LlamaConfig, "qwen2": transformers.Qwen2Config}
     config = config_class[model_type](
         vocab_size=tokenizer.get_vocab_size() + 3,  # 3 rows no token uses (padded vocab)
         hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, max_position_embeddings=128, rms_norm_eps=1e-5,
-        bos_token_id=tokenizer.token_to_id("<|im_start|>"), eos_token_id=eos,
+        bos_token_id=tokenizer.token_to_id(bos), eos_token_id=eos,
         tie_word_embeddings=tied, **settings,
     )  # fmt: skip
     model = transformers.AutoModelForCausalLM.from_config(config)
@@ -91,7 +116,7 @@ def write_model(
     model.save_pretrained(folder)
     tokenizer.save(str(folder / "tokenizer.json"))
     tokenizer_config = {
-        "eos_token": "<|im_end|>", "bos_token": "<|im_start|>", "pad_token": "<|endoftext|>",
+        "eos_token": eos_token, "bos_token": bos, "pad_token": pad,
         "chat_template": TEMPLATE, "model_max_length": 128,
     }  # fmt: skip
     (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config), encoding="utf-8")
@@ -316,16 +341,47 @@ def test_other_families_and_heads_are_refused_before_writing(tmp_path):
     assert list(tmp_path.glob("out*")) == [] and list(tmp_path.glob(".out*")) == []
 
 
-def test_a_sentencepiece_tokenizer_is_refused(tmp_path):
+def test_a_sentencepiece_tokenizer_is_written_as_llama_s(tmp_path):
+    """Llama 2 / TinyLlama / Mistral: tokenizer.ggml.model "llama" with scores, byte tokens,
+    the space prefix and a leading <s>; the ids and logits come back."""
+    tokenizer = _sentencepiece_tokenizer()
+    folder = write_model(
+        tmp_path / "llama2", tokenizer=tokenizer, bos="<s>", eos="</s>", pad="<unk>"
+    )
+    exported = export_model(folder, tmp_path / "export", "gguf-f16")
+    file = gguf.GGUFReader(str(exported))
+    assert _field(file, "tokenizer.ggml.model") == "llama"
+    assert "tokenizer.ggml.pre" not in file.fields
+    assert _field(file, "tokenizer.ggml.add_space_prefix") is True
+    assert _field(file, "tokenizer.ggml.add_bos_token") is True
+    tokens = _field(file, "tokenizer.ggml.tokens")
+    types = _field(file, "tokenizer.ggml.token_type")
+    assert types[tokens.index("<unk>")] == 2 and types[tokens.index("<s>")] == 3
+    assert types[tokens.index("<0x0A>")] == 6 and types[tokens.index("a")] == 1
+    assert _field(file, "tokenizer.ggml.unknown_token_id") == tokens.index("<unk>")
+    scores = _field(file, "tokenizer.ggml.scores")
+    assert len(scores) == len(tokens)
+    first_merge = _field(file, "tokenizer.ggml.merges")[0].replace(" ", "")
+    assert scores[tokens.index(first_merge)] == 0.0  # the first merge is the best-scored
+    assert types[tokens.index(first_merge)] == 1
+    back = _read_back(exported, tmp_path)
+    ids, logits = _logits(folder, PROBES)
+    back_ids, back_logits = _logits(back, PROBES)
+    assert ids[0][0] == tokens.index("<s>") and back_ids == ids
+    assert any(tokens[i] == "<0xF0>" for i in ids[1])  # the emoji fell back to bytes
+    for ours, theirs in zip(logits, back_logits, strict=True):
+        assert float((ours - theirs).abs().max()) <= 1e-2 * float(ours.abs().max())
+
+
+def test_a_wordpiece_tokenizer_is_refused(tmp_path):
     from tokenizers import Tokenizer, models, pre_tokenizers
 
     folder = write_model(tmp_path / "llama")
-    tokenizer = Tokenizer(
-        models.BPE({"<unk>": 0, "▁a": 1, "▁": 2, "a": 3}, [("▁", "a")], byte_fallback=True)
-    )
-    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    vocab = {"[UNK]": 0, "a": 1, "##b": 2}
+    tokenizer = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer.save(str(folder / "tokenizer.json"))
-    with pytest.raises(UserError, match="only byte-level BPE"):
+    with pytest.raises(UserError, match="only BPE tokenizers"):
         export_model(folder, tmp_path / "out", "gguf-f16")
 
 

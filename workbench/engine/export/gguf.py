@@ -5,9 +5,12 @@ GGUFWriter: its tensor names (`blk.N.attn_q.weight` …, the inverse of our read
 mapping in models/gguf.py), the rows of Llama's q/k projections permuted into its
 interleaved RoPE layout (Qwen2 files are not permuted), its metadata keys (context length,
 heads, RoPE theta and scaling, RMS epsilon) and the tokenizer: byte-level BPE
-(`tokenizer.ggml.model` "gpt2": vocabulary, merges, token types, the pre-tokenizer's name,
-bos/eos/pad ids, chat template). Norms and biases stay float32 as llama.cpp keeps them; a
-q8_0 matrix whose rows are not a multiple of 32 is written in f16 (llama.cpp does the same).
+(`tokenizer.ggml.model` "gpt2": vocabulary, merges, token types, the pre-tokenizer's name)
+or sentencepiece-style BPE with byte fallback ("llama": the same plus scores that merge in
+the BPE's order and the space prefix), bos/eos/pad ids and the chat template. Norms and
+biases stay float32 as llama.cpp keeps them; a q8_0 matrix whose rows are not a multiple of
+32 is written in f16 (llama.cpp does the same). Mistral is written as "llama", as llama.cpp's
+converter does (its sliding window is not kept: llama.cpp attends to the whole context).
 
 The self-check reads the file back with our own GGUF reader (models/gguf.py) and compares
 the logits and the token ids of probe texts with the trained model; the export is kept only
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -60,7 +64,8 @@ _LAYER = {
     "mlp.down_proj.weight": "ffn_down.weight",
 }
 # llama.cpp's `tokenizer.ggml.pre` names for the splits our reader rebuilds (models/gguf.py)
-_NORMAL, _CONTROL, _USER_DEFINED, _UNUSED = 1, 3, 4, 5
+_NORMAL, _UNKNOWN, _CONTROL, _USER_DEFINED, _UNUSED, _BYTE = 1, 2, 3, 4, 5, 6
+_BYTE_TOKEN = re.compile(r"^<0x[0-9A-F]{2}>$")
 
 
 def _gguf():
@@ -103,7 +108,7 @@ class GGUFExporter(Exporter):
         if not (trained.folder / "tokenizer.json").exists():
             return "the model has no tokenizer.json, which the GGUF vocabulary is made from"
         try:
-            _pre_tokenizer(json.loads((trained.folder / "tokenizer.json").read_text("utf-8")))
+            _tokenizer_kind(json.loads((trained.folder / "tokenizer.json").read_text("utf-8")))
         except UserError as exc:
             return str(exc)
         return None
@@ -118,6 +123,7 @@ class GGUFExporter(Exporter):
         if output.exists():
             raise UserError(f"{output} already exists; choose a new file name")
         staging_root = output.parent / f".{output.name}.staging"
+        shutil.rmtree(staging_root, ignore_errors=True)  # our own leftover from a crash
         folder = super().export(source, staging_root)
         try:
             os.replace(folder / FILE_NAME, output)
@@ -283,6 +289,38 @@ def gguf_name(key: str) -> str:
 
 
 # ---- the tokenizer -----------------------------------------------------------------------
+def _tokenizer_kind(tokenizer: dict[str, Any]) -> tuple[str, str | None]:
+    """(`tokenizer.ggml.model`, `tokenizer.ggml.pre`): ("gpt2", the split's name) for
+    byte-level BPE, ("llama", None) for sentencepiece-style BPE with byte fallback (Llama 2,
+    TinyLlama, Mistral); UserError for a tokenizer GGUF cannot describe."""
+    if _is_sentencepiece(tokenizer):
+        return "llama", None
+    return "gpt2", _pre_tokenizer(tokenizer)
+
+
+def _is_sentencepiece(tokenizer: dict[str, Any]) -> bool:
+    model = tokenizer.get("model") or {}
+    return (
+        model.get("type") == "BPE"
+        and bool(model.get("byte_fallback"))
+        and (
+            "Metaspace" in json.dumps(tokenizer.get("pre_tokenizer"))
+            or "\u2581" in json.dumps(tokenizer.get("normalizer"), ensure_ascii=False)
+        )
+    )
+
+
+def _space_prefix(tokenizer: dict[str, Any]) -> bool:
+    """Whether a "▁" is put before the text (sentencepiece's add_dummy_prefix)."""
+    pre = tokenizer.get("pre_tokenizer") or {}
+    steps = pre.get("pretokenizers", [pre]) if pre.get("type") == "Sequence" else [pre]
+    for step in steps:
+        if step.get("type") == "Metaspace":
+            scheme = step.get("prepend_scheme")
+            return scheme in ("first", "always") if scheme else bool(step.get("add_prefix_space"))
+    return '"Prepend"' in json.dumps(tokenizer.get("normalizer"))
+
+
 def _pre_tokenizer(tokenizer: dict[str, Any]) -> str:
     """llama.cpp's name (`tokenizer.ggml.pre`) for how tokenizer.json splits text before BPE;
     UserError when it is a split llama.cpp would not repeat."""
@@ -294,8 +332,9 @@ def _pre_tokenizer(tokenizer: dict[str, Any]) -> str:
     types = [step.get("type") for step in steps]
     if model.get("type") != "BPE" or "ByteLevel" not in types:
         raise UserError(
-            "only byte-level BPE tokenizers (GPT-2 style: SmolLM2, Llama 3, Qwen2) can be "
-            "written to GGUF yet; this model's tokenizer is another kind"
+            "only BPE tokenizers (byte-level: SmolLM2, Llama 3, Qwen2; sentencepiece-style "
+            "with byte fallback: Llama 2, TinyLlama, Mistral) can be written to GGUF; this "
+            "model's tokenizer is another kind"
         )
     if types == ["ByteLevel"] and steps[0].get("use_regex", True):
         return "gpt2"
@@ -322,24 +361,36 @@ def _write_tokenizer(writer, gguf, trained: TrainedModel) -> None:
     size = int(trained.model.state_dict()["model.embed_tokens.weight"].shape[0])
     size = max(size, max(vocab.values()) + 1)
     by_id: dict[int, str] = {index: token for token, index in vocab.items()}
+    kind, pre = _tokenizer_kind(data)
+    unk = data["model"].get("unk_token")
     tokens, types = [], []
     for index in range(size):
         token = by_id.get(index)
         if token is None:  # embedding rows no token uses (padded vocabularies): llama.cpp's way
             tokens.append(f"[PAD{index}]")
             types.append(_UNUSED)
+            continue
+        tokens.append(token)
+        if kind == "llama" and token == unk:
+            types.append(_UNKNOWN)
+        elif kind == "llama" and _BYTE_TOKEN.match(token):
+            types.append(_BYTE)
         elif token in added:
-            tokens.append(token)
             types.append(_CONTROL if added[token].get("special") else _USER_DEFINED)
         else:
-            tokens.append(token)
             types.append(_NORMAL)
     merges = [m if isinstance(m, str) else " ".join(m) for m in data["model"].get("merges") or []]
-    writer.add_tokenizer_model("gpt2")
-    writer.add_tokenizer_pre(_pre_tokenizer(data))
+    writer.add_tokenizer_model(kind)
+    if pre:
+        writer.add_tokenizer_pre(pre)
     writer.add_token_list(tokens)
     writer.add_token_types(types)
     writer.add_token_merges(merges)
+    if kind == "llama":
+        writer.add_token_scores(_scores(tokens, merges))
+        writer.add_add_space_prefix(_space_prefix(data))
+        if unk in vocab:
+            writer.add_unk_token_id(vocab[unk])
 
     tokenizer = trained.tokenizer
     config = _read_json(folder / "config.json")
@@ -360,6 +411,21 @@ def _write_tokenizer(writer, gguf, trained: TrainedModel) -> None:
     template = _chat_template(folder)
     if template:
         writer.add_chat_template(template)
+
+
+def _scores(tokens: list[str], merges: list[str]) -> list[float]:
+    """Sentencepiece scores, which llama.cpp merges by (the best-scored pair first): the
+    negated rank of the merge that makes a token, so it merges in the BPE's order; tokens no
+    merge makes score below every merge."""
+    index = {token: i for i, token in enumerate(tokens)}
+    scores = [-float(len(merges) + i) for i in range(len(tokens))]
+    made: set[int] = set()
+    for rank, merge in enumerate(merges):
+        token = index.get(merge.replace(" ", "", 1))
+        if token is not None and token not in made:
+            made.add(token)
+            scores[token] = -float(rank)
+    return scores
 
 
 def _token_id(value: Any, folder: Path, key: str, vocab: dict[str, int]) -> int | None:
