@@ -162,6 +162,8 @@ class FakeHub(BaseHTTPRequestHandler):
         parts = path.strip("/").split("/")
         if parts[:2] == ["api", "models"] and len(parts) >= 6:
             repo, kind, revision = "/".join(parts[2:4]), parts[4], parts[5]
+            if repo == "gated/model":
+                return self._send(403, b"{}", {"X-Error-Code": "GatedRepo"})
             if repo not in self.repos:
                 return self._not_found()
             if revision not in ("main", COMMIT):
@@ -235,6 +237,8 @@ def test_download_fills_the_cache_and_the_model_is_listed(hub, fake_hub, bert_fi
 
     with pytest.raises(UserError, match="no-such/model is not a model on http://127.0.0.1"):
         hf_cache.download("no-such/model")
+    with pytest.raises(UserError, match="gated/model is gated: accept its terms"):
+        hf_cache.download("gated/model")
     with pytest.raises(UserError, match="has no revision 'v9'"):
         hf_cache.download("tiny-org/tiny-bert", revision="v9")
     with pytest.raises(UserError, match="not a Hugging Face repo id"):

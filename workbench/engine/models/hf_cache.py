@@ -155,6 +155,10 @@ def download(repo_id: str, revision: str | None = None) -> Path:
         folder = fetch(_MODEL_FILES)
         if not has_weights(Path(folder)):  # an older repository: .bin weights only
             folder = fetch(_MODEL_FILES + ["pytorch_model*.bin"])
+    except errors.GatedRepoError:  # a RepositoryNotFoundError too: first
+        raise UserError(
+            f"{repo_id} is gated: accept its terms on {endpoint} and log in with `hf auth login`"
+        ) from None
     except errors.RepositoryNotFoundError:
         raise UserError(
             f"{repo_id} is not a model on {endpoint} (or it is private: log in with "
@@ -162,10 +166,6 @@ def download(repo_id: str, revision: str | None = None) -> Path:
         ) from None
     except errors.RevisionNotFoundError:
         raise UserError(f"{repo_id} has no revision {revision!r}; check --revision") from None
-    except errors.GatedRepoError:
-        raise UserError(
-            f"{repo_id} is gated: accept its terms on {endpoint} and log in with `hf auth login`"
-        ) from None
     except errors.LocalEntryNotFoundError:
         raise UserError(
             f"cannot reach {endpoint} to download {repo_id} (offline?); connect to the "
