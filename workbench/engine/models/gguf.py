@@ -116,10 +116,8 @@ def gguf_folder(path: str | Path) -> Path:
         stat = source.stat()
     except OSError as exc:
         raise UserError(f"cannot read {source}: {exc.strerror or exc}") from None
-    stamp = f"{source}|{stat.st_size}|{stat.st_mtime_ns}|{CONVERTER_VERSION}"
-    key = hashlib.sha256(stamp.encode("utf-8")).hexdigest()[:16]
     root = cache_root()
-    folder = root / f"{_safe_name(source.stem)}-{key}"
+    folder = _converted_path(source, stat)
     if (folder / "config.json").exists():
         return folder
     root.mkdir(parents=True, exist_ok=True)
@@ -140,6 +138,23 @@ def gguf_folder(path: str | Path) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
     _drop_stale(root, source, keep=folder)
     return folder
+
+
+def converted_folder(path: str | Path) -> Path | None:
+    """The cached conversion of the GGUF file at `path`, or None when it has not been
+    converted since it last changed (listing must not convert: seconds and 0.5 GB)."""
+    source = Path(path).expanduser().resolve()
+    try:
+        folder = _converted_path(source, source.stat())
+    except OSError:
+        return None
+    return folder if (folder / "config.json").exists() else None
+
+
+def _converted_path(source: Path, stat: os.stat_result) -> Path:
+    stamp = f"{source}|{stat.st_size}|{stat.st_mtime_ns}|{CONVERTER_VERSION}"
+    key = hashlib.sha256(stamp.encode("utf-8")).hexdigest()[:16]
+    return cache_root() / f"{_safe_name(source.stem)}-{key}"
 
 
 def _safe_name(stem: str) -> str:
