@@ -36,6 +36,7 @@ from workbench.engine.tasks import get_task
 from workbench.engine.tasks.text_classification import TextClassification
 from workbench.engine.training import checkpointing, guards
 from workbench.engine.training.fit import FitHooks
+from workbench.engine.training.run import train as run_train
 from workbench.errors import UserError
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -99,7 +100,7 @@ def test_a_nan_step_is_skipped_without_touching_weights_or_schedule(tiny, tmp_pa
         seen.setdefault("weights", {})[state.step] = weight
 
     events = []
-    result = train(
+    result = run_train(  # the procedure itself: the engine's train() takes no hooks
         RunConfig(**tiny, output=str(tmp_path / "run")),
         on_event=events.append,
         hooks=FitHooks(on_step=snapshot, before_optimizer_step=keep_model),
