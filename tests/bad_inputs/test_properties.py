@@ -153,3 +153,25 @@ def test_any_toml_text_gives_a_config_or_a_user_error(text):
         again = Path(folder) / "again.toml"
         again.write_text(config.to_toml(), "utf-8")
         assert RunConfig.from_toml(again) == config
+
+
+@pytest.mark.parametrize("truncation", ["tail", "head", "head+tail"])
+def test_a_long_text_is_cut_to_the_same_tokens_without_tokenising_it_whole(tokenizer, truncation):
+    import time
+
+    words = [f"word{i % 97} été, 世界!" for i in range(3000)]  # ~70,000 characters
+    text = " \n".join(words)
+    budget = tokenizer.max_length - tokenizer.template.single_extra
+    whole = tokenizer.encode_content([text])[0]  # what the truncation cuts from
+    if truncation == "tail":
+        expected = tokenizer.template.single(whole[:budget])
+    elif truncation == "head":
+        expected = tokenizer.template.single(whole[-budget:])
+    else:
+        expected = tokenizer.template.single(
+            whole[: budget // 4] + whole[-(budget - budget // 4) :]
+        )
+    assert tokenizer.encode([text], truncation) == [expected]
+    started = time.perf_counter()
+    tokenizer.encode(["a b " * 2_500_000], truncation)  # a 10 MB cell
+    assert time.perf_counter() - started < 10

@@ -15,6 +15,7 @@ One instance must not be shared between threads ("Already borrowed"): use `clone
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,6 +153,8 @@ class TextTokenizer:
         """Token ids per text with the special tokens, at most max_length, not padded.
         `truncation` says what a long text loses: its "tail" (the end), its "head" (the
         start), or its middle ("head+tail" keeps the first quarter and the rest from the end)."""
+        if truncation in TRUNCATIONS:
+            texts = [self._clip(text, truncation) for text in texts]
         if truncation == "tail":
             return [enc.ids for enc in self._backend.encode_batch(list(texts))]
         if truncation not in TRUNCATIONS:
@@ -169,6 +172,20 @@ class TextTokenizer:
                     content = content[:keep_head] + content[len(content) - (budget - keep_head) :]
             out.append(self.template.single(content))
         return out
+
+    def _clip(self, text: str, truncation: str) -> str:
+        """A very long text cut to the words the truncation can keep, so a 10 MB cell is not
+        tokenised whole. Every word gives one token or more, so `max_length` words from each
+        end the truncation keeps hold all the tokens it keeps: the result is the same."""
+        words = self.max_length
+        if len(text) <= words * 64:
+            return text
+        cap = words * 1024  # a run of words this long is one giant "word": cut it anyway
+        head = _first_words(text, words, cap) if truncation != "head" else ""
+        tail = _first_words(text[::-1], words, cap)[::-1] if truncation != "tail" else ""
+        if len(head) + len(tail) >= len(text):
+            return text  # few, very long words: the ends overlap, nothing to spare
+        return f"{head} {tail}" if head and tail else head or tail
 
     def encode_pairs(
         self, firsts: list[str], seconds: list[str]
@@ -204,6 +221,17 @@ class TextTokenizer:
         (Path(folder) / "tokenizer.json").write_text(
             json.dumps(data, ensure_ascii=False), encoding="utf-8"
         )
+
+
+_WORD = re.compile(r"\S+")
+
+
+def _first_words(text: str, count: int, cap: int) -> str:
+    """The text up to the end of its `count`-th word (at most `cap` characters)."""
+    for number, match in enumerate(_WORD.finditer(text), 1):
+        if number >= count or match.end() >= cap:
+            return text[: min(match.end(), cap)]
+    return text[:cap]
 
 
 def _read_template(backend: Tokenizer) -> Template:
