@@ -15,7 +15,7 @@ from PySide6.QtCore import QElapsedTimer, Qt, QThread, QTimer
 from workbench.engine.training.checkpointing import complete_checkpoints, resume_status
 from workbench.gui.main_window import MainWindow
 
-TIMEOUT = 60_000
+TIMEOUT = 180_000  # the first run imports torch in its thread; 60 s was too short on a loaded CPU
 SETTINGS = {
     "epochs": 1,
     "batch_size": 8,
