@@ -111,13 +111,13 @@ TRAIN_FLAGS: dict[str, tuple[str, type, str]] = {
         "save a checkpoint for --resume every N steps (default: about every 10 minutes of "
         "training, and at each epoch end)",
     ),
-    "--keep-checkpoints": (
-        "keep_checkpoints",
     "--max-bad-steps": (
         "max_bad_steps",
         int,
         "steps with a non-finite loss are skipped; stop after this many in a row (default 3)",
     ),
+    "--keep-checkpoints": (
+        "keep_checkpoints",
         int,
         "how many of the newest checkpoints to keep, besides the best",
     ),
@@ -399,9 +399,9 @@ def _task_default_help(field: str, kind: type) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        _check_text_arguments(args)
         if args.command in (None, "gui"):
             return _gui(args)
-        _check_text_arguments(args)
         commands = {
             "train": _train,
             "evaluate": _evaluate,
@@ -416,8 +416,6 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"workbench: {exc}", file=sys.stderr)
         return EXIT_USAGE
-
-
     except BrokenPipeError:  # `workbench predict … | head`: the reader has what it wanted
         import os
 
@@ -445,6 +443,8 @@ def _check_text_arguments(args: argparse.Namespace) -> None:
                         f"{flag} is not valid UTF-8 text ({item.encode('utf-8', 'replace')!r}); "
                         "set your terminal to UTF-8 or pass the text with --file"
                     ) from None
+
+
 def _gui(args: argparse.Namespace) -> int:
     from workbench.gui.app import main as gui_main
 
@@ -555,8 +555,6 @@ def _predict(args: argparse.Namespace) -> int:
         if given.get(need) is None:
             flag = "--" + need.replace("_", "-")
             raise UserError(f"this {predictor.task} model needs {flag} for each --text")
-    for prediction in predictor.predict(texts, text_pairs=args.text_pair, contexts=args.context):
-        print(json.dumps(prediction, ensure_ascii=False))
     for number, text in enumerate(texts, 1):
         if not _visible(text):
             print(
@@ -564,11 +562,11 @@ def _predict(args: argparse.Namespace) -> int:
                 "its prediction is the model's guess for no text",
                 file=sys.stderr,
             )
+    for prediction in predictor.predict(texts, text_pairs=args.text_pair, contexts=args.context):
+        print(json.dumps(prediction, ensure_ascii=False))
     return EXIT_OK
 
 
-def _generate(args: argparse.Namespace) -> int:
-    from workbench.engine import load_generator
 def _visible(text: str) -> bool:
     """Any character that is not white space, a control, format (zero-width) or unassigned one."""
     import unicodedata
@@ -576,6 +574,8 @@ def _visible(text: str) -> bool:
     return any(not c.isspace() and unicodedata.category(c)[0] != "C" for c in text)
 
 
+def _generate(args: argparse.Namespace) -> int:
+    from workbench.engine import load_generator
     from workbench.engine.generation.generate import GenerationSettings
 
     settings = GenerationSettings(  # checked before the model is loaded
@@ -701,6 +701,8 @@ class ProgressPrinter:
             self._line(f"eval at step {event.step}: {scalars}")
         elif kind == "notice":
             self._line(event.message)
+        elif kind == "step_skipped":
+            self._line(f"step {event.step} skipped ({event.in_row} in a row): {event.reason}")
         elif kind == "finished" and event.status != "failed":
             self._line(f"run {event.status}: {event.run_dir}")
 
@@ -713,5 +715,3 @@ class ProgressPrinter:
 def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 60}:{seconds % 60:02d}"
-        elif kind == "step_skipped":
-            self._line(f"step {event.step} skipped ({event.in_row} in a row): {event.reason}")

@@ -97,11 +97,11 @@ class RunConfig:
     across documents) rather than one padded document per row. None: packed for plain text,
     padded for prompt/response pairs (a packed pair could lose its prompt at a block edge)."""
     max_grad_norm: float = 1.0
-    freeze_embeddings: bool = False
-    """Keep the input embeddings as pretrained (full fine-tuning of the rest)."""
     max_bad_steps: int = 3
     """A step whose loss or gradients are not finite is skipped (its update is not applied);
     this many in a row stop the run and roll it back to its last good checkpoint."""
+    freeze_embeddings: bool = False
+    """Keep the input embeddings as pretrained (full fine-tuning of the rest)."""
     freeze_layers: int = 0
     """Keep the bottom N transformer layers as pretrained."""
     head_only: bool = False
@@ -143,13 +143,13 @@ class RunConfig:
         """Raise UserError naming the first setting that cannot work."""
         from workbench.engine.tasks import TASK_NAMES
 
-        if self.task not in TASK_NAMES:
-            raise UserError(f"unknown task {self.task!r}; choose one of: {', '.join(TASK_NAMES)}")
         for field in fields(self):  # a TOML list or number where a name or path belongs
             value = getattr(self, field.name)
             if field.type in ("str", "str | None") and value is not None:
                 if not isinstance(value, str | PurePath):
                     raise UserError(f"{field.name} must be a text (in quotes), got {value!r}")
+        if self.task not in TASK_NAMES:
+            raise UserError(f"unknown task {self.task!r}; choose one of: {', '.join(TASK_NAMES)}")
         if self.truncation not in TRUNCATIONS:
             raise UserError(
                 f"unknown truncation {self.truncation!r}; choose one of: {', '.join(TRUNCATIONS)}"
@@ -188,13 +188,6 @@ class RunConfig:
         _check_float("weight_decay", self.weight_decay, 0.0, 10.0)
         _check_float("dropout", self.dropout, 0.0, 0.9)
         _check_float("max_grad_norm", self.max_grad_norm, 0.0, 1e6)
-        _check_float("eval_split", self.eval_split, 0.0, 0.9, low_open=True)
-        self._validate_parameter_efficiency()
-
-    def _validate_parameter_efficiency(self) -> None:
-        for flag in ("freeze_embeddings", "head_only", "gradient_checkpointing"):
-            if not isinstance(getattr(self, flag), bool):
-                raise UserError(f"{flag} must be true or false, got {getattr(self, flag)!r}")
         if isinstance(self.max_bad_steps, int) and not isinstance(self.max_bad_steps, bool):
             if not 1 <= self.max_bad_steps <= 10_000:
                 raise UserError(
@@ -202,6 +195,13 @@ class RunConfig:
                     f"non-finite step), got {self.max_bad_steps}"
                 )
         _check_int("max_bad_steps", self.max_bad_steps, 1, 10_000)
+        _check_float("eval_split", self.eval_split, 0.0, 0.9, low_open=True)
+        self._validate_parameter_efficiency()
+
+    def _validate_parameter_efficiency(self) -> None:
+        for flag in ("freeze_embeddings", "head_only", "gradient_checkpointing"):
+            if not isinstance(getattr(self, flag), bool):
+                raise UserError(f"{flag} must be true or false, got {getattr(self, flag)!r}")
         _check_int("freeze_layers", self.freeze_layers, 0, 10_000)
         if isinstance(self.lora_rank, int) and not isinstance(self.lora_rank, bool):
             if self.lora_rank < 0:
@@ -280,12 +280,12 @@ class RunConfig:
             raise UserError(f"config file {path} does not exist; check the path") from None
         except OSError as exc:
             raise UserError(f"cannot read config file {path}: {exc.strerror}") from None
-        try:
-            values = tomllib.loads(text)
         except UnicodeDecodeError:
             raise UserError(
                 f"config file {path} is not UTF-8 text; save it as UTF-8 (TOML files are UTF-8)"
             ) from None
+        try:
+            values = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise UserError(f"config file {path} is not valid TOML: {exc}") from None
         config = cls.from_dict(values)
