@@ -14,8 +14,8 @@ from tiny_gpt2 import write_tiny_gpt2
 from workbench.config import RunConfig
 from workbench.engine.events import EvalFinished
 from workbench.engine.tasks import get_task
-from workbench.engine.tasks.causal_lm import SAMPLE_PROMPTS, sample_prompts
 from workbench.engine.tasks.base import Rows
+from workbench.engine.tasks.causal_lm import SAMPLE_PROMPTS, sample_prompts
 from workbench.engine.tokenizer import TextTokenizer
 
 TEXTS = [

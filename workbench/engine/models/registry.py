@@ -78,9 +78,7 @@ FAMILIES = {
     "bart": FamilyEntry(
         "workbench.engine.models.bart", ("bart",), (SEQ2SEQ_LM, SEQUENCE_CLASSIFICATION)
     ),
-    "t5": FamilyEntry(
-        "workbench.engine.models.t5", ("t5",), (SEQ2SEQ_LM, SEQUENCE_CLASSIFICATION)
-    ),
+    "t5": FamilyEntry("workbench.engine.models.t5", ("t5",), (SEQ2SEQ_LM, SEQUENCE_CLASSIFICATION)),
 }
 
 
