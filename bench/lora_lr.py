@@ -9,7 +9,7 @@ then the mean dev accuracy per rate.
     python bench/lora_lr.py [--rates 1e-3,2e-3,5e-3,1e-2,2e-2] [--seeds 1,2] [--threads 1]
 
 Measured 2026-12-01 on the shared 2-core CPU (1 thread, seed 1 only: the machine was too
-loaded for the second seed), dev accuracy (loss): 2e-3 0.750 (0.524), 5e-3 0.763 (0.532),
+loaded for the second seed), dev accuracy: 1e-3 0.645, 2e-3 0.750 (loss 0.524), 5e-3 0.763 (0.532),
 1e-2 0.669 (0.632), 2e-2 0.497 (0.693, not learning). 5e-3 is the best and is LoRA's default
 (`workbench.config.LORA_LEARNING_RATE`), as on the bundled sample's held-out split (0.450 at
 1.25e-4, 0.800 at 1e-3, 0.925 at 5e-3).
