@@ -42,11 +42,6 @@ def shoot(window: MainWindow, qtbot, name: str) -> None:
         window.grab().save(str(Path(SHOTS) / f"generative-{name}.png"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the GPT-2 family declares no LoRA targets, so the Model page's LoRA (query/value, "
-    "all attention, attention + MLP) cannot train GPT-2; remove this mark once it does",
-)
 def test_lora_fine_tuning_then_streamed_generation_and_export(qtbot, tmp_path, monkeypatch):
     pytest.importorskip("torch")
     pytest.importorskip("transformers")

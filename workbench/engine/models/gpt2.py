@@ -74,6 +74,8 @@ class GPT2Config:
 class Conv1D(nn.Module):
     """A linear layer with its weight stored (in, out), as GPT-2 checkpoints store it."""
 
+    fan_in_fan_out = True  # LoRA (engine/peft/lora.py) reads the weight transposed
+
     def __init__(self, n_out: int, n_in: int) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.empty(n_in, n_out))
@@ -285,6 +287,13 @@ class GPT2ForSequenceClassification(nn.Module):
         return last_real_token(logits, input_ids, attention_mask, self.pad_token_id)  # (B, L)
 
 
+# peft's default for GPT-2 is the fused q/k/v projection; "attention" adds its output.
+GPT2_LORA_TARGETS = {
+    "default": ("attn.c_attn",),
+    "attention": ("attn.c_attn", "attn.c_proj"),
+    "all": ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"),
+}
+
 FAMILY = Family(
     name="gpt2",
     model_types=("gpt2",),
@@ -305,9 +314,8 @@ FAMILY = Family(
     # Causal-mask buffers older checkpoints carry (h.N.attn.bias / masked_bias).
     ignored_suffixes=("position_ids", ".attn.bias", ".attn.masked_bias"),
     uses_token_type_ids=False,
-    # Freezing layers and gradient checkpointing; no LoRA presets: GPT-2's projections are
-    # Conv1D (weights stored (in, out)), which LoRA's nn.Linear wrapper does not take.
     layers_prefix="transformer.h.",
+    lora_targets=GPT2_LORA_TARGETS,
     embedding_prefixes=("transformer.wte.", "transformer.wpe."),
     special_tokens={"eos": "<|endoftext|>", "bos": "<|endoftext|>", "unk": "<|endoftext|>"},
 )

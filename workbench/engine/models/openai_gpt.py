@@ -27,7 +27,13 @@ from torch import nn
 
 from workbench.engine.models.dropout import Dropout
 from workbench.engine.models.family import CAUSAL_LM, SEQUENCE_CLASSIFICATION, Family, Head
-from workbench.engine.models.gpt2 import Conv1D, GPT2Attention, decoder_mask, positions_of
+from workbench.engine.models.gpt2 import (
+    GPT2_LORA_TARGETS,
+    Conv1D,
+    GPT2Attention,
+    decoder_mask,
+    positions_of,
+)
 from workbench.engine.models.layers import init_new, last_real_token
 from workbench.errors import UserError
 
@@ -222,9 +228,8 @@ FAMILY = Family(
     # The causal-mask buffer (h.N.attn.bias) older checkpoints carry; the model recomputes it.
     ignored_suffixes=("position_ids", ".attn.bias"),
     uses_token_type_ids=False,
-    # Freezing and gradient checkpointing; no LoRA presets: the projections are Conv1D, as
-    # GPT-2's (LoRA's wrapper takes nn.Linear).
     layers_prefix="transformer.h.",
+    lora_targets=GPT2_LORA_TARGETS,  # the same Conv1D projections and names as GPT-2's
     embedding_prefixes=("transformer.tokens_embed.", "transformer.positions_embed."),
     special_tokens={"unk": "<unk>"},
 )

@@ -21,7 +21,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from workbench.engine.peft.lora import add_lora, lora_modules, merge_lora
+from workbench.engine.peft.lora import add_lora, lora_modules, merge_lora, takes_lora
 from workbench.errors import UserError
 from workbench.runs import match_umask
 
@@ -83,7 +83,7 @@ def _target_modules(model: nn.Module, wrapped: list[str], saved: list[str]) -> l
     picked = [
         name
         for name, module in model.named_modules()
-        if (isinstance(module, nn.Linear) or name in wrapped)
+        if (takes_lora(module) or name in wrapped)
         and any(name == s or name.endswith("." + s) for s in suffixes)
         and not any(name == m or name.startswith(m + ".") for m in saved)
     ]
@@ -115,7 +115,7 @@ def write_adapter(
         "target_modules": _target_modules(model, names, saved),
         "modules_to_save": saved or None,
         "bias": "none",
-        "fan_in_fan_out": False,
+        "fan_in_fan_out": first.fan_in_fan_out,  # GPT-2's Conv1D: weights stored (in, out)
         "init_lora_weights": True,
         "inference_mode": True,
         "use_rslora": False,
@@ -147,7 +147,7 @@ def load_adapter(model: nn.Module, folder: Path) -> nn.Module:
     names = [
         name
         for name, module in model.named_modules()
-        if isinstance(module, nn.Linear)
+        if takes_lora(module)
         and any(name == t or name.endswith("." + t) for t in targets)
         and not any(name == m or name.startswith(m + ".") for m in saved)
     ]

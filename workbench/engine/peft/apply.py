@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from workbench.engine.peft.lora import add_lora
+from workbench.engine.peft.lora import add_lora, takes_lora
 from workbench.errors import UserError
 
 if TYPE_CHECKING:
@@ -109,12 +109,12 @@ def _matches(name: str, suffix: str) -> bool:
 
 
 def lora_target_names(model: nn.Module, family: Family, targets: str) -> list[str]:
-    """The nn.Linear modules inside the layers whose names end with a target suffix."""
+    """The linear layers inside the transformer layers whose names end with a target suffix."""
     suffixes = target_suffixes(family, targets)
     names = [
         name
         for name, module in model.named_modules()
-        if isinstance(module, nn.Linear)
+        if takes_lora(module)
         and name.startswith(family.layers_prefix)
         and any(_matches(name, s) for s in suffixes)
     ]
@@ -123,7 +123,7 @@ def lora_target_names(model: nn.Module, family: Family, targets: str) -> list[st
             {
                 name[len(family.layers_prefix) :].split(".", 1)[-1]
                 for name, module in model.named_modules()
-                if isinstance(module, nn.Linear) and name.startswith(family.layers_prefix)
+                if takes_lora(module) and name.startswith(family.layers_prefix)
             }
         )
         raise UserError(

@@ -8,10 +8,15 @@ A wrapped layer keeps its `weight` and `bias` under their own names and adds `lo
 and `lora_B.weight`: a state dict's keys are the base model's plus the adapter's, named as
 `peft` names them (without its adapter name), and merging gives back a plain nn.Linear.
 Shapes: N any leading dims, I in features, O out features, r rank.
+
+A layer whose weight is stored transposed, (I, O) — GPT-2's `Conv1D`, marked by a
+`fan_in_fan_out = True` attribute — takes LoRA too, as `peft` does with its option of that
+name: the adapter's A and B keep the same shapes, only the base weight is read transposed.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -21,12 +26,23 @@ from torch import nn
 from workbench.engine.models.dropout import Dropout
 
 
-class LoRALinear(nn.Module):
-    """An nn.Linear's frozen weight and bias, plus the low-rank update that trains."""
+def takes_lora(module: nn.Module) -> bool:
+    """An nn.Linear, or a linear layer whose weight is stored (in, out) (`fan_in_fan_out`)."""
+    return isinstance(module, nn.Linear) or bool(getattr(module, "fan_in_fan_out", False))
 
-    def __init__(self, base: nn.Linear, rank: int, alpha: float, dropout: float) -> None:
+
+class LoRALinear(nn.Module):
+    """A linear layer's frozen weight and bias, plus the low-rank update that trains."""
+
+    def __init__(self, base: nn.Module, rank: int, alpha: float, dropout: float) -> None:
         super().__init__()
-        self.in_features, self.out_features = base.in_features, base.out_features
+        self.fan_in_fan_out = not isinstance(base, nn.Linear)
+        if self.fan_in_fan_out:  # weight (I, O)
+            self.in_features, self.out_features = base.weight.shape
+            # Kept outside the module tree (no state-dict keys): `merged` copies it.
+            object.__setattr__(self, "_transposed_base", base)
+        else:
+            self.in_features, self.out_features = base.in_features, base.out_features
         self.weight = base.weight  # the same Parameters: ties and optimizer refs survive
         self.bias = base.bias
         self.rank, self.alpha, self.dropout_p = rank, alpha, dropout
@@ -40,7 +56,8 @@ class LoRALinear(nn.Module):
         nn.init.zeros_(self.lora_B.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.linear(x, self.weight, self.bias)  # (N, O)
+        weight = self.weight.t() if self.fan_in_fan_out else self.weight  # (O, I)
+        out = F.linear(x, weight, self.bias)  # (N, O)
         h = self.lora_dropout(x.to(self.lora_A.weight.dtype))  # (N, I)
         delta = self.lora_B(self.lora_A(h)) * self.scaling  # (N, r) -> (N, O)
         return out + delta.to(out.dtype)
@@ -48,8 +65,14 @@ class LoRALinear(nn.Module):
     def delta_weight(self) -> torch.Tensor:
         return (self.lora_B.weight @ self.lora_A.weight) * self.scaling  # (O, r) @ (r, I)
 
-    def merged(self) -> nn.Linear:
-        """A plain nn.Linear computing what this layer computes (W + scaling * B A)."""
+    def merged(self) -> nn.Module:
+        """A plain layer of the base's kind computing what this layer computes
+        (W + scaling * B A)."""
+        if self.fan_in_fan_out:
+            layer = copy.deepcopy(self._transposed_base)  # new Parameters, the same values
+            with torch.no_grad():
+                layer.weight.add_(self.delta_weight().t().to(layer.weight.dtype))
+            return layer
         linear = nn.Linear(
             self.in_features,
             self.out_features,
@@ -76,14 +99,14 @@ class LoRALinear(nn.Module):
 def add_lora(
     model: nn.Module, names: list[str], rank: int, alpha: float, dropout: float
 ) -> list[str]:
-    """Replace the nn.Linear modules `names` by LoRA layers; freeze their base weights.
+    """Replace the linear layers `names` by LoRA layers; freeze their base weights.
     Returns the names wrapped (in model order)."""
     for name in names:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
         base = getattr(parent, child)
-        if not isinstance(base, nn.Linear):
-            raise TypeError(f"{name} is a {type(base).__name__}, not an nn.Linear")
+        if not takes_lora(base):
+            raise TypeError(f"{name} is a {type(base).__name__}, not a linear layer")
         base.weight.requires_grad_(False)
         if base.bias is not None:
             base.bias.requires_grad_(False)
