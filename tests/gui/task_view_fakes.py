@@ -182,6 +182,24 @@ def causal_lm_metrics() -> dict:
     }
 
 
+def seq2seq_metrics() -> dict:
+    return {
+        "rougeL": 0.312,
+        "rouge1": 0.356,
+        "rouge2": 0.121,
+        "bleu": 0.087,
+        "loss": 2.41,
+        "num_examples": 40,
+        "examples": [
+            {
+                "source": "#Person1#: Are you coming tonight? #Person2#: Yes, at eight.",
+                "target": "#Person2# will come at eight.",
+                "generated": "#Person2# comes tonight at eight.",
+            }
+        ],
+    }
+
+
 METRICS = {
     "text-classification": classification_metrics,
     "pair-classification": pair_metrics,
@@ -191,6 +209,7 @@ METRICS = {
     "question-answering": qa_metrics,
     "masked-lm": masked_lm_metrics,
     "causal-lm": causal_lm_metrics,
+    "seq2seq": seq2seq_metrics,
 }
 
 
@@ -292,6 +311,8 @@ class FakeTaskPredictor:
                 "continuation": " upon a time",
                 "token_ids": [5, 6, 7],
             }
+        if task == "seq2seq":
+            return {"text": "A short summary."}
         return {"something": [1, 2, 3]}
 
 

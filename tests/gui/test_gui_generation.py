@@ -115,6 +115,18 @@ def test_the_continuation_streams_in_with_the_chosen_settings(qtbot):
     panel.shutdown()
 
 
+def test_a_seq2seq_model_streams_its_target_without_the_source_before_it(qtbot):
+    panel = make(qtbot, FakeGenerator(), task="seq2seq")
+    assert panel.generative and panel.settings_box.isVisible()
+    panel.generation_settings.set_settings({"max_new_tokens": 3, "temperature": 0.0})
+    panel.text_edit.setPlainText("#Person1#: Hello. #Person2#: Hi.")
+    with qtbot.waitSignal(panel.sig_generation_finished, timeout=10_000):
+        qtbot.mouseClick(panel.generate_button, LEFT)
+    assert panel.generation_output.toPlainText() == " w0 w1 w2"
+    assert panel.generated_text() == " w0 w1 w2"
+    panel.shutdown()
+
+
 def test_generate_is_off_while_running_and_stop_ends_it_within_a_token(qtbot):
     generator = FakeGenerator(pace=True)
     panel = make(qtbot, generator)

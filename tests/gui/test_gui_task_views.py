@@ -384,6 +384,32 @@ def test_the_playground_continues_a_prompt_and_lists_the_next_tokens(qtbot):
     panel.shutdown()
 
 
+def test_seq2seq_view_shows_rouge_and_bleu_and_what_the_model_wrote(qtbot):
+    panel = make_evaluate(qtbot, "seq2seq")
+    panel.show_metrics(fakes.seq2seq_metrics(), "Final.")
+    cards = panel.view.cards
+    assert cards.texts() == {
+        "rougeL": "31.2%",
+        "rouge1": "35.6%",
+        "rouge2": "12.1%",
+        "bleu": "8.7%",
+        "loss": "2.4100",
+    }
+    assert cards.titles["rougeL"].text() == "ROUGE-L"
+    assert panel.view.examples_box.isVisible()
+    shown = panel.view.examples_view.toPlainText()
+    for text in ("Are you coming tonight?", "will come at eight", "comes tonight at eight"):
+        assert text in shown
+
+
+def test_seq2seq_playground_shows_the_generated_text(qtbot):
+    panel, _ = make_playground(qtbot, "seq2seq")
+    assert panel.input_titles["text"].text() == "Source text"
+    predict(qtbot, panel, {"text": "#Person1#: Hello. #Person2#: Hi."})
+    assert panel.output_view.text.text() == "A short summary."
+    panel.shutdown()
+
+
 def test_an_unknown_task_shows_every_known_metric(qtbot):
     panel = make_evaluate(qtbot, "some-new-task")
     panel.show_metrics({"f1": 0.5, "loss": 1.0, "report": {"a": {"f1": 0.5}}}, "Final.")

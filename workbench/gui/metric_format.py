@@ -28,6 +28,10 @@ METRIC_TITLES: dict[str, str] = {
     "exact_match": "Exact match",
     "loss": "Loss",
     "perplexity": "Perplexity",
+    "rougeL": "ROUGE-L",
+    "rouge1": "ROUGE-1",
+    "rouge2": "ROUGE-2",
+    "bleu": "BLEU",
 }
 
 PERCENT_METRICS = frozenset(
@@ -41,6 +45,10 @@ PERCENT_METRICS = frozenset(
         "token_accuracy",
         "f1",
         "exact_match",
+        "rougeL",
+        "rouge1",
+        "rouge2",
+        "bleu",
     }
 )
 CORRELATION_METRICS = frozenset({"pearson", "spearman"})

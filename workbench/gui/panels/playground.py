@@ -320,10 +320,10 @@ class PlaygroundPanel(QWidget):
         self.last_generation = {}
         self._streamed = ""
         self.generation_output.clear()
-        muted = QTextCharFormat()
-        muted.setForeground(QColor(self.palette().placeholderText().color()))
-        cursor = self.generation_output.textCursor()
-        cursor.insertText(prompt, muted)
+        if getattr(task_views.view_for(self.task), "ECHO_PROMPT", True):  # a continuation
+            muted = QTextCharFormat()
+            muted.setForeground(QColor(self.palette().placeholderText().color()))
+            self.generation_output.textCursor().insertText(prompt, muted)
         self._generation_id = self.service.generate(prompt, settings)
         self._update_enabled()
         self.result_placeholder.setVisible(False)

@@ -10,7 +10,8 @@ Each task has one small module here that defines:
 - `HINT`: a line under the inputs ("{mask}" is replaced by the model's mask token);
 - `TITLE`;
 - optionally `GENERATIVE = True`: the Playground streams a continuation of the prompt with
-  sampling controls (`engine.load_generator`), as for causal LM; a seq2seq view sets it too.
+  sampling controls (`engine.load_generator`), as for causal LM; a seq2seq view sets it too,
+  with `ECHO_PROMPT = False` (its output is a new text, shown without the source before it).
 
 A task without its own module (one added to the engine later) gets `generic`, which shows
 every known scalar metric and a prediction as text, so it is usable before it is pretty.
@@ -29,6 +30,7 @@ from workbench.gui.task_views import (
     pair_classification,
     question_answering,
     regression,
+    seq2seq,
     text_classification,
     token_classification,
 )
@@ -42,6 +44,7 @@ VIEWS: dict[str, ModuleType] = {
     "question-answering": question_answering,
     "masked-lm": masked_lm,
     "causal-lm": causal_lm,
+    "seq2seq": seq2seq,
 }
 GENERIC = generic
 
