@@ -87,7 +87,9 @@ def test_a_config_only_folder_is_a_byte_model_to_train_from_scratch(tmp_path):
     loaded = build_model(folder, "sequence-classification", 3)
     assert loaded.fresh and all(not k.startswith("lm") for k in loaded.fresh)
     lstm = loaded.model.elmo.forward_lstms[0]
-    assert lstm.bias_ih_l0.abs().max() == 0  # LSTM biases start at zero, not at one
+    P = 16
+    assert lstm.bias_hh_l0.abs().max() == 0 and lstm.bias_ih_l0[P : 2 * P].eq(1).all()
+    assert lstm.bias_ih_l0[:P].abs().max() == 0 and lstm.bias_ih_l0[2 * P :].abs().max() == 0
     saved = tmp_path / "saved"
     saved.mkdir()
     tokenizer.save(saved)  # what a run writes: the byte tokenizer reads back the same
@@ -125,3 +127,72 @@ def test_config_errors_name_the_key():
         ElmoConfig.from_dict({"filters": [3, 4]})
     with pytest.raises(UserError, match="hidden_size"):
         ElmoConfig.from_dict({"hidden_size": 0})
+
+
+def test_a_fresh_model_starts_with_signal_not_near_zero(tmp_path):
+    """The transformer init (N(0, 0.05) on every weight) left the word vectors at ~1e-2 and
+    the biLSTM states at ~1e-3, so the logits hardly differed between texts and training
+    stayed at chance; ELMo's own init keeps them near unit scale."""
+    folder = _folder(tmp_path)
+    tokenizer = TextTokenizer.from_folder(folder, 512)
+    torch.manual_seed(0)
+    model = build_model(folder, "sequence-classification", 2).model.eval()
+    highway_bias = [h.gate.bias for h in model.elmo.char_cnn.highways]
+    assert highway_bias and all(b.eq(1).all() for b in highway_bias)  # carry at the start
+    assert model.scalar_mix.weights.abs().max() == 0 and model.scalar_mix.gamma.item() == 1
+    ids, mask = _batch(tokenizer, ["a wonderful film", "dull and slow", "bad", "good fun"])
+    with torch.no_grad():
+        layers, words = model.elmo(ids, mask)
+    for layer in layers:  # (B, W, 2P) token layer, then each biLSTM layer
+        assert layer[words].abs().mean() > 0.02
+
+
+FILLERS = "the a movie film was is really quite very story acting plot it this and".split()
+POSITIVE, NEGATIVE = ("good", "great", "fine"), ("bad", "awful", "poor")
+
+
+def _synthetic_csv(path, n: int, seed: int) -> None:
+    """Sentences of filler words with one sentiment word: easy, but only if the model
+    reads the words."""
+    import csv
+    import random
+
+    rng = random.Random(seed)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        for i in range(n):
+            positive = i % 2 == 0
+            words = [rng.choice(FILLERS) for _ in range(rng.randint(3, 9))]
+            words.insert(rng.randint(0, len(words)), rng.choice(POSITIVE if positive else NEGATIVE))
+            writer.writerow([" ".join(words), "pos" if positive else "neg"])
+
+
+def test_a_small_elmo_learns_an_easy_task_through_train(tmp_path):
+    """End to end through workbench.engine.train from a config-only folder: well above
+    chance on held-out rows (it stayed at 0.5 with the transformer init)."""
+    from workbench.config import RunConfig
+    from workbench.engine import train
+
+    torch.set_num_threads(1)
+    _synthetic_csv(tmp_path / "train.csv", 96, seed=1)
+    _synthetic_csv(tmp_path / "dev.csv", 64, seed=2)
+    folder = tmp_path / "elmo"  # the default sizes (words cut at 10 bytes, for speed)
+    folder.mkdir()
+    config = {"model_type": "workbench-elmo", "max_characters_per_word": 10}
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    result = train(
+        RunConfig(
+            data=str(tmp_path / "train.csv"),
+            eval_data=str(tmp_path / "dev.csv"),
+            model=str(folder),
+            output=str(tmp_path / "run"),
+            task="text-classification",
+            epochs=10,
+            batch_size=16,
+            learning_rate=3e-3,
+        )
+    )
+    assert result.status == "completed"
+    assert result.metrics["num_examples"] == 64
+    assert result.metrics["accuracy"] >= 0.9, result.metrics["accuracy"]

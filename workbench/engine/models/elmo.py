@@ -59,7 +59,6 @@ class ElmoConfig:
     max_characters_per_word: int = 20
     pooling: str = "mean"
     dropout: float = 0.1
-    initializer_range: float = 0.05
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ElmoConfig:
@@ -276,6 +275,36 @@ class ElmoForSequenceClassification(nn.Module):
         self.scalar_mix = ScalarMix(c.num_hidden_layers + 1)
         self.dropout = Dropout(c.dropout)
         self.classifier = nn.Linear(2 * c.hidden_size, num_labels)
+        self._elmo_biases()
+
+    def init_from_scratch(self) -> None:
+        """Every weight fresh, as ELMo starts (loading.build_model calls it for a config-only
+        folder instead of its transformer init). PyTorch's own fan-in-scaled inits keep the
+        activations near unit scale through the CNN, highways and LSTMs; the transformer
+        init (N(0, 0.05) everywhere) shrank them to ~1e-3 by the pooled vector, so the
+        logits hardly differed between texts and a short run stayed at chance."""
+        for module in self.modules():
+            if module is not self and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+        with torch.no_grad():
+            self.scalar_mix.weights.zero_()
+            self.scalar_mix.gamma.fill_(1.0)
+        self._elmo_biases()
+
+    def _elmo_biases(self) -> None:
+        """Biases as ELMo's (AllenNLP) init: each highway's carry gate at +1 (the layer starts
+        close to passing the CNN's features through), LSTM biases at 0 but the forget
+        gate's at 1 (remember by default). No random draws."""
+        with torch.no_grad():
+            for highway in self.elmo.char_cnn.highways:
+                highway.gate.bias.fill_(1.0)
+            for lstm in [*self.elmo.forward_lstms, *self.elmo.backward_lstms]:
+                P = lstm.hidden_size
+                for name, param in lstm.named_parameters():
+                    if name.startswith("bias_"):
+                        param.zero_()
+                        if name.startswith("bias_ih"):
+                            param[P : 2 * P] = 1.0  # gates in PyTorch's order: i, f, g, o
 
     def forward(
         self,

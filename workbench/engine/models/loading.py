@@ -55,7 +55,11 @@ def build_model(
     model = head.build(config, num_outputs)
     if is_from_scratch(folder):  # config.json and a tokenizer only: every weight starts fresh
         fresh = [k for k in model.state_dict() if k not in head.tied]
-        init_fresh(model, fresh, getattr(config, "initializer_range", 0.02))
+        own_init = getattr(model, "init_from_scratch", None)
+        if callable(own_init):  # not a transformer (ELMo's CNN and LSTMs): its own init
+            own_init()
+        else:
+            init_fresh(model, fresh, getattr(config, "initializer_range", 0.02))
         return LoadedModel(model, family, config, raw, fresh)
     weights = read_state_dict(folder)
     if not keep_head:
