@@ -7,13 +7,12 @@ catalogue's dozens of refusals each cost a fraction of a second; the model is no
 from __future__ import annotations
 
 import json
-import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from model_folders import LABELS, TINY, tiny_state
+from refusals import Result, assert_refused, snapshot
 from safetensors.torch import save_file
 
 from workbench import runs
@@ -56,13 +55,6 @@ def micro_trained(tmp_path_factory) -> Path:
     return micro_bert(tmp_path_factory.mktemp("micro") / "trained", trained=True)
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
 @pytest.fixture
 def cli(capsys):
     """`workbench ARGS…` in this process (the console script's own `main`): exit code and output."""
@@ -77,30 +69,6 @@ def cli(capsys):
         return Result(code, captured.out, captured.err)
 
     return run
-
-
-def snapshot(*roots: Path) -> dict[str, tuple]:
-    """Every path under `roots` with its size and modification time (hidden ones too)."""
-    found: dict[str, tuple] = {}
-    for root in roots:
-        if not root.exists():
-            continue
-        for path in [root, *root.rglob("*")]:
-            info = path.lstat()
-            found[str(path)] = (path.is_dir(), info.st_size, info.st_mtime_ns)
-    return found
-
-
-def assert_refused(result: Result, pattern: str) -> str:
-    """Exit 2, nothing on stdout, ONE line on stderr that matches `pattern`; no traceback."""
-    assert "Traceback" not in result.err, result.err
-    lines = [line for line in result.err.splitlines() if line.strip()]
-    assert len(lines) == 1, result.err
-    assert result.code == 2, (result.code, result.err)
-    assert result.out == ""
-    assert lines[0].startswith("workbench"), lines[0]
-    assert re.search(pattern, lines[0]), (pattern, lines[0])
-    return lines[0]
 
 
 @pytest.fixture

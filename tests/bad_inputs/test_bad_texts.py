@@ -42,7 +42,7 @@ def test_predict_answers_any_text(case, micro_trained, cli):
 
 
 def test_text_that_is_not_utf8_gets_one_line(micro_trained, cli):
-    from conftest import assert_refused
+    from refusals import assert_refused
 
     # Bytes that are not UTF-8 reach Python's argv as lone surrogates (surrogateescape).
     line = assert_refused(cli("predict", micro_trained, "--text", "caf\udce9"), r"--text is not")
@@ -50,7 +50,7 @@ def test_text_that_is_not_utf8_gets_one_line(micro_trained, cli):
 
 
 def test_predict_file_that_is_binary_or_empty(tmp_path, micro_trained, cli):
-    from conftest import assert_refused
+    from refusals import assert_refused
 
     (tmp_path / "b.txt").write_bytes(bytes(range(256)))
     (tmp_path / "e.txt").write_text("\n \n", "utf-8")
@@ -63,7 +63,7 @@ def test_predict_file_that_is_binary_or_empty(tmp_path, micro_trained, cli):
 
 
 def test_predict_default_says_to_train_first(cli):
-    from conftest import assert_refused
+    from refusals import assert_refused
 
     assert_refused(cli("predict", "default", "--text", "x"),
                    r'"default" is the bundled pretrained model, not trained .*workbench train')  # fmt: skip

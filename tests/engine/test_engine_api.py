@@ -21,9 +21,12 @@ def test_the_export_formats_come_from_the_registry():
 
 
 def test_task_defaults_put_the_tasks_choices_over_the_general_ones():
-    from workbench.config import GENERAL_DEFAULTS
+    from workbench.config import GENERAL_DEFAULTS, LORA_LEARNING_RATE
 
-    assert engine.task_defaults("text-classification") == GENERAL_DEFAULTS
+    general = {**GENERAL_DEFAULTS, "lora_learning_rate": LORA_LEARNING_RATE}
+    assert engine.task_defaults("text-classification") == general
+    pairs = engine.task_defaults("pair-classification")
+    assert pairs["epochs"] == 4 and pairs["batch_size"] == GENERAL_DEFAULTS["batch_size"]
 
 
 def test_api_functions_survive_their_modules_being_imported(trained_run, reviews_csv):

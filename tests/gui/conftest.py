@@ -7,20 +7,13 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import threading  # noqa: E402
-import time  # noqa: E402
 import weakref  # noqa: E402
 
 import pytest  # noqa: E402
 from PySide6.QtCore import QCoreApplication, QSettings, QThread  # noqa: E402
+from thread_leaks import leaked_threads  # noqa: E402
 
 THREAD_GRACE_S = 5.0  # a thread that is ending (a run saving after Stop) may take this long
-
-
-def _qthread_running(thread: QThread) -> bool:
-    try:
-        return thread.isRunning()
-    except RuntimeError:  # its C++ object was deleted: it had ended
-        return False
 
 
 @pytest.fixture
@@ -36,29 +29,10 @@ def no_leaked_threads(qapp, monkeypatch):
         return original_start(self, *args, **kwargs)
 
     monkeypatch.setattr(QThread, "start", start)
-    before = {thread.ident for thread in threading.enumerate()}
+    before = set(threading.enumerate())  # objects, not idents: an ended thread's is reused
     yield started
     names = leaked_threads(started, before, THREAD_GRACE_S)
     assert not names, f"threads outlived the test by {THREAD_GRACE_S:.0f} s: {names}"
-
-
-def leaked_threads(started, before: set, grace_s: float) -> list[str]:
-    """The QThreads in `started` still running and the Python threads not in `before` still
-    alive after up to `grace_s` seconds of processing events."""
-    deadline = time.monotonic() + grace_s
-    while True:
-        running = [t for t in list(started) if _qthread_running(t)]
-        alive = [
-            t
-            for t in threading.enumerate()
-            # a _DummyThread is a foreign (Qt) thread Python once saw: the QThread check has it
-            if t.ident not in before and t.is_alive() and not isinstance(t, threading._DummyThread)
-        ]
-        if (not running and not alive) or time.monotonic() > deadline:
-            break
-        QCoreApplication.processEvents()
-        time.sleep(0.02)
-    return [t.objectName() or type(t).__name__ for t in running] + [t.name for t in alive]
 
 
 @pytest.fixture(autouse=True)

@@ -44,6 +44,8 @@ def test_loads_csv_guesses_columns_and_counts_labels(qtbot, small_csv):
         "answer_column": None,
         "prompt_column": None,
         "response_column": None,
+        "source_column": None,
+        "target_column": None,
     }
 
 
