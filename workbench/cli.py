@@ -252,15 +252,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate = sub.add_parser(
         "generate",
-        help="continue a prompt with a decoder (GPT-2 …), streamed as it is written",
-        description="Continue --prompt with a causal language model; the new text is printed "
-        "as it is generated. Greedy unless --temperature is above 0.",
+        help="continue a prompt with a decoder (GPT-2 …), or write the target of a source text "
+        "with an encoder-decoder (T5, BART), streamed as it is written",
+        description="Continue --prompt with a causal language model, or write its target "
+        "(a summary, a translation) with a seq2seq model; the new text is printed as it is "
+        "generated. Greedy unless --temperature is above 0.",
     )
     generate.add_argument(
         "model",
-        help='a decoder: model folder, run folder, .gguf file, or "smollm2" (the bundled one)',
+        help="a decoder or an encoder-decoder: model folder, run folder, .gguf file, or "
+        '"smollm2" (the bundled decoder)',
     )
-    generate.add_argument("--prompt", required=True, help="the text to continue")
+    generate.add_argument(
+        "--prompt", required=True, help="the text to continue (a seq2seq model: its source)"
+    )
     generate.add_argument(
         "--max-new-tokens", type=int, default=64, help="at most this many new tokens (default 64)"
     )
