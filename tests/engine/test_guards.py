@@ -32,7 +32,7 @@ from workbench.engine.models.bert import (
     BertForSequenceClassification,
     BertForTokenClassification,
 )
-from workbench.engine.tasks import get_task
+from workbench.engine.tasks import get_task, loss_units
 from workbench.engine.tasks.text_classification import TextClassification
 from workbench.engine.training import checkpointing, guards
 from workbench.engine.training.fit import FitHooks
@@ -267,7 +267,7 @@ def _gradients(case: str, size: int | None, units=None) -> tuple[float, dict[str
         logits = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
         return task.loss(logits, batch, meta)
 
-    micro = guards.MicroBatches(units or guards.loss_units_for(task_name, meta))
+    micro = guards.MicroBatches(units or task.loss_units(meta))
     micro.size = size
     loss = micro.backward(loss_fn, model, batch, torch.optim.SGD(model.parameters(), lr=0.1))
     return float(loss), {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
@@ -288,7 +288,7 @@ def test_micro_batches_accumulate_exactly_the_whole_batchs_gradients(case, size)
 def test_scaling_micro_batches_by_examples_would_be_wrong_for_these_losses(case):
     """What the loss-unit shares are for: by rows, these split steps are another gradient."""
     _, whole = _gradients(case, None)
-    _, by_rows = _gradients(case, 2, units=guards.example_units)
+    _, by_rows = _gradients(case, 2, units=loss_units.example_units)
     assert max((whole[k] - by_rows[k]).abs().max().item() for k in whole) > 1e-4
 
 
@@ -296,7 +296,7 @@ def test_a_split_batch_keeps_every_row_once_and_shared_tensors_whole():
     batch = _batch("token-classification")
     batch["class_table"] = torch.arange(3)  # not per row (3 != 7): shared
     parts = guards.split_batch(batch, 3)
-    assert [guards.batch_rows(p) for p in parts] == [3, 3, 1]
+    assert [loss_units.batch_rows(p) for p in parts] == [3, 3, 1]
     assert torch.equal(torch.cat([p["labels"] for p in parts]), batch["labels"])
     assert all(torch.equal(p["class_table"], batch["class_table"]) for p in parts)
 
@@ -432,3 +432,19 @@ def test_a_run_another_process_writes_cannot_be_resumed(tmp_path):
     # Once the writer is gone the run is free again (it then fails on its missing data).
     with pytest.raises(UserError, match="x.csv"):
         resume(run_dir)
+
+
+@pytest.mark.parametrize(
+    "task_name, units",
+    [
+        ("text-classification", 2.0),  # rows
+        ("regression", 2.0),
+        ("token-classification", 3.0),  # labelled tokens
+        ("masked-lm", 3.0),
+        ("seq2seq", 3.0),  # target tokens
+        ("causal-lm", 1.0),  # targets from position 1 on: [6] and nothing
+    ],
+)
+def test_each_task_says_what_its_loss_is_a_mean_over(task_name, units):
+    batch = {"labels": torch.tensor([[5, 6, -100], [7, -100, -100]])}
+    assert get_task(task_name).loss_units({})(batch).item() == units

@@ -262,6 +262,14 @@ class Task:
     def forward(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> Any:
         return model(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
 
+    def loss_units(self, meta: dict[str, Any]) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
+        """What `loss` is a mean over, counted for a batch (engine/tasks/loss_units.py), so a
+        batch cut into micro-batches (out of memory) sums to exactly its gradient. Default:
+        examples (classification, regression, QA spans)."""
+        from workbench.engine.tasks.loss_units import example_units
+
+        return example_units
+
     def loss(
         self, logits: Any, batch: dict[str, torch.Tensor], meta: dict[str, Any]
     ) -> torch.Tensor:

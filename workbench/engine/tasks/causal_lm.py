@@ -272,6 +272,11 @@ class CausalLM(Task):
             batch["input_ids"], batch.get("attention_mask"), document_ids=batch.get("document_ids")
         )
 
+    def loss_units(self, meta):
+        from workbench.engine.tasks.loss_units import token_units
+
+        return token_units(shift=True)  # the targets are the labels from position 1 on
+
     def loss(self, logits, batch, meta) -> torch.Tensor:
         import torch.nn.functional as F
 

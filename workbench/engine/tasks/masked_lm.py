@@ -220,6 +220,13 @@ class MaskedLM(Task):
         batch["input_ids"], batch["labels"] = masked, labels
         return batch
 
+    def loss_units(self, meta):
+        """Masked tokens (with next-sentence prediction, whose loss is per example, splitting
+        by tokens is close, not exact)."""
+        from workbench.engine.tasks.loss_units import token_units
+
+        return token_units()
+
     def loss(self, logits, batch, meta) -> torch.Tensor:
         import torch.nn.functional as F
 

@@ -221,6 +221,11 @@ class Seq2Seq(Task):
         settings = GenerationSettings(max_new_tokens=int(batch["max_new_tokens"]))
         return logits, generate_seq2seq_batch(model, None, sources, settings)
 
+    def loss_units(self, meta):
+        from workbench.engine.tasks.loss_units import token_units
+
+        return token_units()  # target tokens (labels are not shifted: decoder inputs are)
+
     def loss(self, logits, batch, meta) -> torch.Tensor:
         import torch.nn.functional as F
 

@@ -87,6 +87,12 @@ class TextClassification(Task):
             values["labels"] = np.asarray(rows["label"], dtype=np.int64)
         return Features(sequences, values)
 
+    def loss_units(self, meta):
+        from workbench.engine.tasks import loss_units
+
+        weights = meta.get("class_weights")  # a weighted mean: divided by the rows' weights
+        return loss_units.weighted_example_units(weights) if weights else loss_units.example_units
+
     def loss(self, logits, batch, meta) -> torch.Tensor:
         import torch
         import torch.nn.functional as F

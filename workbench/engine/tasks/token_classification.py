@@ -216,6 +216,12 @@ class TokenClassification(Task):
         extra = {"word_ids": word_ids_out, "heads": heads_out, "content": spans}
         return Features(sequences, {}, np.asarray(example_index, dtype=np.int64), extra)
 
+    def loss_units(self, meta):
+        from workbench.engine.tasks import loss_units
+
+        weights = meta.get("class_weights")
+        return loss_units.weighted_token_units(weights) if weights else loss_units.token_units()
+
     def loss(self, logits, batch, meta) -> torch.Tensor:
         """Mean cross-entropy over the labelled tokens; 0 (with a gradient) when there are none,
         where torch's mean would give NaN."""

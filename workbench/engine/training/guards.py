@@ -10,8 +10,8 @@ Two things end fine-tunes that need not end:
 - Out of memory in forward/backward. `MicroBatches` catches it, releases what it can, and
   runs the same batch again in micro-batches of half the size, accumulating gradients, so
   the effective batch (and so the run's hyper-parameters) is unchanged. Each micro-batch's
-  loss is scaled by its share of the batch's loss units (examples, or target tokens for
-  per-token losses), so the accumulated gradient equals the whole batch's.
+  loss is scaled by its share of the batch's loss units (what the task's loss is a mean
+  over: `Task.loss_units`), so the accumulated gradient equals the whole batch's.
 """
 
 from __future__ import annotations
@@ -22,14 +22,11 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
 
+from workbench.engine.tasks.loss_units import Batch, batch_rows, example_units
 from workbench.errors import UserError
-
-Batch = dict[str, torch.Tensor]
-IGNORE = -100
 
 # ---------------------------------------------------------------------------------------
 # Non-finite steps
@@ -150,10 +147,6 @@ def diverged_message(
 # Micro-batches
 
 
-def batch_rows(batch: Batch) -> int:
-    return int(next(iter(batch.values())).shape[0])
-
-
 def split_batch(batch: Batch, size: int) -> list[Batch]:
     """The batch as consecutive micro-batches of at most `size` rows (every tensor whose
     first dimension is the batch's is cut; any other is shared by all)."""
@@ -167,58 +160,6 @@ def split_batch(batch: Batch, size: int) -> list[Batch]:
             }
         )
     return parts
-
-
-def example_units(batch: Batch) -> torch.Tensor:
-    """Losses that are a mean over examples (classification, regression, QA spans)."""
-    return torch.tensor(float(batch_rows(batch)))
-
-
-def token_units(shift: bool = False) -> Callable[[Batch], torch.Tensor]:
-    """Losses that are a mean over target tokens (labels not -100); `shift`: a causal LM's
-    targets are the labels from position 1 on."""
-
-    def units(batch: Batch) -> torch.Tensor:
-        labels = batch["labels"][:, 1:] if shift else batch["labels"]
-        return (labels != IGNORE).sum().float()
-
-    return units
-
-
-def weighted_token_units(weights: list[float]) -> Callable[[Batch], torch.Tensor]:
-    """Token classification with class weights: the loss is divided by the targets' weights."""
-
-    def units(batch: Batch) -> torch.Tensor:
-        labels = batch["labels"]
-        table = torch.tensor(weights, dtype=torch.float32, device=labels.device)
-        return (table[labels.clamp(min=0)] * (labels != IGNORE)).sum()
-
-    return units
-
-
-def weighted_example_units(weights: list[float]) -> Callable[[Batch], torch.Tensor]:
-    """Cross-entropy with class weights: the mean is divided by the examples' weights."""
-
-    def units(batch: Batch) -> torch.Tensor:
-        labels = batch["labels"]
-        return torch.tensor(weights, dtype=torch.float32, device=labels.device)[labels].sum()
-
-    return units
-
-
-def loss_units_for(task: str, meta: dict[str, Any]) -> Callable[[Batch], torch.Tensor]:
-    """What a task's loss is a mean over. Exact for every built-in loss but BERT's masked LM
-    with next-sentence prediction (a token mean plus an example mean: split by tokens)."""
-    weights = meta.get("class_weights")
-    if task in ("token-classification",):
-        return weighted_token_units(weights) if weights else token_units()
-    if task == "masked-lm":
-        return token_units()
-    if task == "causal-lm":
-        return token_units(shift=True)
-    if task in ("text-classification", "pair-classification") and weights:
-        return weighted_example_units(weights)
-    return example_units
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -257,7 +198,7 @@ class MicroBatches:
 
     def __init__(
         self,
-        units: Callable[[Batch], torch.Tensor] = example_units,
+        units: Callable[[Batch], torch.Tensor] = example_units,  # the Task's loss_units
         notify: Callable[[str], None] | None = None,
     ) -> None:
         self.units = units

@@ -420,7 +420,7 @@ def build(
         keep_best=config.early_stopping_patience > 0,
         hooks=hooks or FitHooks(),
         max_bad_steps=config.max_bad_steps,
-        loss_units=guards.loss_units_for(task.name, meta),
+        loss_units=task.loss_units(meta),
     )
     return Built(
         loaded,
