@@ -294,6 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument("--seed", type=int, default=None, help="the same seed repeats a sample")
     generate.add_argument(
+        "--chat",
+        action="store_true",
+        help="ask as a user in the model's chat template (instruction-tuned models such as "
+        "smollm2, and runs trained on prompt/response pairs)",
+    )
+    generate.add_argument(
         "--json", action="store_true", help='print {"text", "token_ids"} at the end instead'
     )
 
@@ -592,7 +598,9 @@ def _generate(args: argparse.Namespace) -> int:
         stop=tuple(s.replace("\\n", "\n").replace("\\t", "\t") for s in args.stop),
         seed=args.seed,
     )
-    generation = load_generator(args.model).start(args.prompt, settings)
+    generator = load_generator(args.model)
+    prompt = generator.chat_prompt(args.prompt) if args.chat else args.prompt
+    generation = generator.start(prompt, settings)
     try:
         for piece in generation:
             if not args.json:

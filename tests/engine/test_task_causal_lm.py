@@ -393,3 +393,32 @@ def test_train_evaluate_predict_and_export_loads_in_transformers(gpt2, tmp_path)
     with torch.no_grad():
         diff = (ours(ids) - theirs(input_ids=ids).logits).abs().max().item()
     assert diff < 1e-5
+
+
+def test_generate_with_chat_asks_in_the_models_chat_template(tmp_path):
+    """`workbench generate --chat`: the prompt becomes a user turn with the assistant's start,
+    as transformers' apply_chat_template(add_generation_prompt=True) writes it."""
+    transformers = pytest.importorskip("transformers")
+    from workbench.engine import load_generator
+    from workbench.engine.tasks.causal_lm import chat_turn
+
+    folder = _chat_folder(tmp_path / "chat", CHATML)
+    reference = transformers.AutoTokenizer.from_pretrained(folder)
+    expected = reference.apply_chat_template(
+        [{"role": "user", "content": "Capital of France?"}],
+        tokenize=False,
+        add_generation_prompt=True,
+    )
+    assert chat_turn(folder, "Capital of France?") == expected
+    generator = load_generator(folder)
+    prompt = generator.chat_prompt("Capital of France?")
+    assert prompt == expected and prompt.endswith("<|im_start|>assistant\n")
+    ids = generator.prompt_ids(prompt)
+    assert generator.tokenizer.id_to_token(ids[0]) == "<|im_start|>"  # a marker, not letters
+
+
+def test_generate_with_chat_on_a_model_without_a_template_says_so(gpt2):
+    from workbench.engine import load_generator
+
+    with pytest.raises(UserError, match="no chat template.*without --chat"):
+        load_generator(gpt2).chat_prompt("Hello")

@@ -363,6 +363,12 @@ class Generator:
         max_context = tokenizer.max_length if tokenizer.max_length < unlimited else None
         return cls(model, tokenizer, folder, max_context, encoder_decoder=kind == SEQ2SEQ_LM)
 
+    def chat_prompt(self, prompt: str) -> str:
+        """The prompt as a user's turn in the model's chat template (UserError without one)."""
+        from workbench.engine.tasks.causal_lm import chat_turn
+
+        return chat_turn(self.folder, prompt)
+
     def prompt_ids(self, prompt: str) -> list[int]:
         """The prompt's ids; an empty prompt starts from the start (or end-of-text) token."""
         ids = self.tokenizer.encode_prompt(prompt)

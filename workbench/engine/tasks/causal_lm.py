@@ -499,6 +499,23 @@ def chat_template(folder: Path, settings: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
+def chat_turn(folder: Path, prompt: str) -> str:
+    """`prompt` as a user's turn in the folder's chat template, ending where the assistant's
+    answer starts (`add_generation_prompt`): how an instruction-tuned model (and a run
+    trained on prompt/response pairs with the template) expects to be asked."""
+    settings = _tokenizer_config(folder)
+    template = chat_template(folder, settings)
+    if not template:
+        raise UserError(
+            f"the tokenizer of {folder.name} has no chat template (chat_template in "
+            "tokenizer_config.json); generate without --chat"
+        )
+    if not _jinja_available():
+        raise UserError("chat templates need jinja2: pip install jinja2, or drop --chat")
+    user = [{"role": "user", "content": prompt}]
+    return render_chat(template, user, True, _special_tokens(settings))
+
+
 def _jinja_available() -> bool:
     import importlib.util
 
