@@ -3,7 +3,7 @@ one fixed JSON shape. Validation loss before and after, and greedy generations s
 (base model vs the fine-tuned run) on held-apart prompts. Prints one JSON object.
 
     .venv/bin/python bench/smollm2_lora_skill.py [--train 300] [--val 40] [--epochs 2]
-        [--lr 5e-3] [--max-length 96] [--threads 2] [--out result.json]
+        [--lr 5e-3] [--max-length 96] [--eval-every N] [--threads 2] [--out result.json]
 
 The data is written here, seeded, into a temporary folder (nothing is committed): a question
 ("Do you have the red trail sneakers in size 42?") and its answer, always the same four keys
@@ -157,7 +157,8 @@ def write_jsonl(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def score(output: str, expected: dict[str, Any]) -> dict[str, Any]:
-    """Valid JSON (the whole output, stripped; else the first {...} in it)? Exactly `expected`?"""
+    """Is the whole output (stripped) valid JSON, and exactly `expected`? And, looser, is there
+    a JSON object in it (from the first "{" to the last "}"), and is that `expected`?"""
     text = output.strip()
     try:
         value = json.loads(text)
@@ -172,8 +173,9 @@ def score(output: str, expected: dict[str, Any]) -> dict[str, Any]:
         whole = True
     return {
         "valid_json": whole and isinstance(value, dict),
+        "exact": whole and value == expected,
         "contains_json": isinstance(value, dict),
-        "exact": value == expected,
+        "contains_expected": value == expected,
     }
 
 
@@ -300,7 +302,7 @@ def main() -> None:
     def counts(key: str) -> dict[str, int]:
         return {
             k: sum(r[f"{key}_score"][k] for r in rows)
-            for k in ("valid_json", "contains_json", "exact")
+            for k in ("valid_json", "exact", "contains_json", "contains_expected")
         }
 
     report = {
