@@ -82,7 +82,11 @@ TRAIN_FLAGS: dict[str, tuple[str, type, str]] = {
     "--lr": ("learning_rate", float, "peak learning rate"),
     "--warmup-ratio": ("warmup_ratio", float, "fraction of steps to warm up"),
     "--weight-decay": ("weight_decay", float, "AdamW weight decay"),
-    "--dropout": ("dropout", float, "dropout while training, 0 to 0.9; try 0.1 for several epochs"),
+    "--dropout": (
+        "dropout",
+        float,
+        "dropout while training, 0 to 0.9 (default 0); try 0.1 if a long run overfits",
+    ),
     "--max-length": ("max_length", int, "tokens per input or window"),
     "--truncation": ("truncation", str, "what a long text loses: tail, head or head+tail"),
     "--stride": ("stride", int, "tokens shared by overlapping windows (NER, QA)"),

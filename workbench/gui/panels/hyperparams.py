@@ -50,7 +50,7 @@ MESSAGES = {
         "lora_other": " ({rate} with LoRA)",
         "warmup_ratio": "Share of the steps in which the learning rate rises from 0.",
         "weight_decay": "Decoupled weight decay of AdamW.",
-        "dropout": "0 for one epoch; about 0.1 when training several.",
+        "dropout": "0 by default; try 0.1 if a long run overfits.",
         "max_length": "Longer texts are cut to this many tokens.",
         "eval_every_steps": "Also evaluate during an epoch, every N steps.",
         "eval_split": "Held out for evaluation when no evaluation file is given.",
