@@ -19,6 +19,12 @@ model's chat template, loss on the response). Generation is `engine.load_generat
 valid JSON? exactly the expected dict? The base model is asked twice: with the bare question
 (as the tuned run is) and with an explicit instruction naming the keys, so that "the base
 model does not" is not just "the base model was not told".
+
+Measured 2026-12-01 on the shared 2-core Xeon (2 threads, other jobs running), defaults
+(300 train / 40 validation pairs, 2 epochs = 76 steps, LoRA's default rate 5e-3, not swept):
+validation loss 2.625 -> 0.0060 (epoch 1) -> 0.0018 (epoch 2); exact JSON on the 10 held-apart
+prompts: base 0/10, base with the instruction 0/10 (no valid JSON either), tuned 8/10 (10/10
+valid JSON; both misses are the held-out delivery phrasing read as availability). ~17 min wall.
 """
 
 from __future__ import annotations
