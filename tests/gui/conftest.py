@@ -21,6 +21,12 @@ def no_leaked_threads(qapp, monkeypatch):
     """Fails the test if it leaves a QThread running, or a Python thread it started alive,
     once a short grace period (with events processed, so finishing threads can be joined)
     is over. QThreads are seen by wrapping QThread.start while the test runs."""
+    try:  # transformers' progress bars start tqdm's monitor thread, once per process, for good
+        import tqdm
+
+        monkeypatch.setattr(tqdm.tqdm, "monitor_interval", 0)
+    except ImportError:
+        pass
     started: weakref.WeakSet[QThread] = weakref.WeakSet()
     original_start = QThread.start
 
