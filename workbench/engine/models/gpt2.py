@@ -240,13 +240,18 @@ class GPT2Model(nn.Module):
 
 
 class GPT2LMHeadModel(nn.Module):
-    """Next-token logits (B, T, V); lm_head is the token embeddings."""
+    """Next-token logits (B, T, V); lm_head is the token embeddings. GPT-1's head is this
+    one over its own backbone (`Backbone`, whose token embeddings are `embeddings_name`)."""
+
+    Backbone: type[nn.Module] = GPT2Model
+    embeddings_name = "wte"
 
     def __init__(self, c: GPT2Config, num_outputs: int = 0) -> None:
         super().__init__()
-        self.transformer = GPT2Model(c)
+        self.transformer = self.Backbone(c)
         self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
-        self.lm_head.weight = self.transformer.wte.weight  # tied: one Parameter
+        tokens = getattr(self.transformer, self.embeddings_name)
+        self.lm_head.weight = tokens.weight  # tied: one Parameter
 
     def forward(
         self,
@@ -265,10 +270,12 @@ class GPT2LMHeadModel(nn.Module):
 class GPT2ForSequenceClassification(nn.Module):
     """Logits of the last real token of each row (B, L), as transformers pools them."""
 
+    Backbone: type[nn.Module] = GPT2Model
+
     def __init__(self, c: GPT2Config, num_labels: int) -> None:
         super().__init__()
         self.pad_token_id = c.pad_token_id
-        self.transformer = GPT2Model(c)
+        self.transformer = self.Backbone(c)
         self.score = nn.Linear(c.n_embd, num_labels, bias=False)
         init_new(self.score, std=c.initializer_range)
 

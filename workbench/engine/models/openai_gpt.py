@@ -31,10 +31,11 @@ from workbench.engine.models.gpt2 import (
     GPT2_LORA_TARGETS,
     Conv1D,
     GPT2Attention,
+    GPT2ForSequenceClassification,
+    GPT2LMHeadModel,
     decoder_mask,
     positions_of,
 )
-from workbench.engine.models.layers import init_new, last_real_token
 from workbench.errors import UserError
 
 if TYPE_CHECKING:
@@ -160,52 +161,17 @@ class OpenAIGPTModel(nn.Module):
         return x
 
 
-class OpenAIGPTLMHeadModel(nn.Module):
-    """Next-token logits (B, T, V); lm_head is the token embeddings."""
+class OpenAIGPTLMHeadModel(GPT2LMHeadModel):
+    """Next-token logits (B, T, V); lm_head is the token embeddings (GPT-2's head)."""
 
-    def __init__(self, c: OpenAIGPTConfig, num_outputs: int = 0) -> None:
-        super().__init__()
-        self.transformer = OpenAIGPTModel(c)
-        self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
-        self.lm_head.weight = self.transformer.tokens_embed.weight  # tied: one Parameter
-
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        *,
-        position_ids: torch.Tensor | None = None,
-        cache: KVCache | None = None,
-        document_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        hidden = self.transformer(input_ids, attention_mask, position_ids, cache, document_ids)
-        return self.lm_head(hidden)  # (B, T, V)
+    Backbone = OpenAIGPTModel
+    embeddings_name = "tokens_embed"
 
 
-class OpenAIGPTForSequenceClassification(nn.Module):
+class OpenAIGPTForSequenceClassification(GPT2ForSequenceClassification):
     """Logits of the last real token of each row (B, L), as transformers pools them."""
 
-    def __init__(self, c: OpenAIGPTConfig, num_labels: int) -> None:
-        super().__init__()
-        self.pad_token_id = c.pad_token_id
-        self.transformer = OpenAIGPTModel(c)
-        self.score = nn.Linear(c.n_embd, num_labels, bias=False)
-        init_new(self.score, std=c.initializer_range)
-
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        *,
-        position_ids: torch.Tensor | None = None,
-        cache: KVCache | None = None,
-        document_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        hidden = self.transformer(input_ids, attention_mask, position_ids, cache, document_ids)
-        logits = self.score(hidden)  # (B, T, L)
-        return last_real_token(logits, input_ids, attention_mask, self.pad_token_id)  # (B, L)
+    Backbone = OpenAIGPTModel
 
 
 FAMILY = Family(
