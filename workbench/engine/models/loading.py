@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from workbench.engine.checkpoint import Weights, read_state_dict, shared_weights
-from workbench.engine.models.family import Family
+from workbench.engine.models.family import Family, Head
 from workbench.engine.models.registry import family_for, is_from_scratch, read_config
 from workbench.errors import UserError
 
@@ -65,10 +65,48 @@ def build_model(
     if not keep_head:
         weights = weights.subset(k for k in weights if not k.startswith(head.new_prefixes))
     tied = {**head.tied, **shared_weights(model)}
+    for name in untie_differing(model, weights, family, head):
+        del tied[name]
     fresh = load_into(model, weights, family, head.new_prefixes, tied)
     backbone_fresh = [k for k in fresh if k.startswith(family.optional_prefixes)]
     init_fresh(model, backbone_fresh, getattr(config, "initializer_range", 0.02))
     return LoadedModel(model, family, config, raw, fresh)
+
+
+def _checkpoint_key(name: str, weights: Mapping[str, torch.Tensor], prefix: str) -> str | None:
+    """The checkpoint's key for the model's weight `name` (a base checkpoint's keys lack
+    the head model's backbone prefix), or None when the checkpoint lacks it."""
+    if name in weights:
+        return name
+    if prefix and name.startswith(prefix) and name[len(prefix) :] in weights:
+        return name[len(prefix) :]
+    return None
+
+
+def untie_differing(
+    model: nn.Module, weights: Mapping[str, torch.Tensor], family: Family, head: Head
+) -> list[str]:
+    """Give a head weight tied to the embeddings because the config says so its own
+    Parameter when the checkpoint holds both with different values, as transformers 5
+    does; returns the names untied. The case: transformers 5 writes `tie_word_embeddings:
+    true` for every T5, so a Flan-T5 (own LM head) it re-saves looks tied, yet keeps both
+    weights. Ties the family always makes (`Head.tied`) are left alone."""
+    untied: list[str] = []
+    for name, source in shared_weights(model).items():
+        if name in head.tied or not name.startswith(head.new_prefixes):
+            continue
+        key = _checkpoint_key(name, weights, family.backbone_prefix)
+        source_key = _checkpoint_key(source, weights, family.backbone_prefix)
+        if key is None or source_key is None or key == source_key:
+            continue
+        if torch.equal(weights[key], weights[source_key]):
+            continue  # a .bin checkpoint stores a tied tensor under both names
+        parent_name, _, attr = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        old = getattr(parent, attr)
+        setattr(parent, attr, nn.Parameter(torch.empty_like(old), old.requires_grad))
+        untied.append(name)
+    return untied
 
 
 def load_into(
