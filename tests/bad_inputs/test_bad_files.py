@@ -106,6 +106,18 @@ FILE_CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "dangling symlink": (_link("gone.csv"), r"a link to nothing \(a dangling symlink\)"),
     "symlink loop": (_link("data.csv"), r"data\.csv .*(link|loop)"),
     "a pipe": (_fifo, r"is not a regular file \(a pipe or a device\?\); give a data file"),
+    "a quote never closed in the last row": (
+        _write("open.csv", "text,label\n" + ROWS + '"this review never ends,pos\n'),
+        r"open\.csv: the quoted field that starts on line 22 is never closed .*close the quote",
+    ),
+    "a quote never closed after quoted newlines": (
+        _write("open2.csv", "text,label\n" + '"two\nlines",pos\n' * 5 + ROWS + 'a,"neg\n'),
+        r"open2\.csv: the quoted field that starts on line 32 is never closed",
+    ),
+    "a quote never closed in a semicolon file": (
+        _write("open3.csv", "text;label\n" + ROWS.replace(",", ";") + '"open;pos\nlast;neg\n'),
+        r"open3\.csv: the quoted field that starts on line 22 is never closed",
+    ),
     "one column only": (
         _write("one.csv", "text\n" + "".join(f"review {i}\n" for i in range(20))),
         r"which column .* holds the label; name it with --label-column",

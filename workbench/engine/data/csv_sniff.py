@@ -25,8 +25,10 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import statistics
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +61,12 @@ def sniff_csv(path: str | Path) -> CsvLayout:
     delimiter, quoted, rows, why_delimiter = _guess_delimiter(sample, path.suffix.lower())
     if not rows:
         raise UserError(f"{path.name} has no rows; add examples to it")
+    if not quoted and delimiter != "\t" and _unclosed_quote_line(io.StringIO(sample), delimiter):
+        # Quotes were read as plain text because one never closes: in a CSV (unlike a TSV,
+        # see _likely_quoted) that is a broken row, and reading it raw would hide it.
+        line = _unclosed_quote_line(_lines(path), delimiter)
+        if line is not None:
+            raise UserError(unclosed_quote_message(path, line))
     has_header, why_header = _guess_header(rows)
     return CsvLayout(delimiter, has_header, f"{why_delimiter}; {why_header}", quoted)
 
@@ -83,6 +91,10 @@ def read_delimited(path: str | Path, layout: CsvLayout, header: bool | None = No
         raise UserError(f"{path.name} has no rows; add examples to it") from None
     except (pd.errors.ParserError, ValueError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "EOF inside string" in first_line:  # pandas counts records, not lines: find it
+            line = _unclosed_quote_line(_lines(path), layout.delimiter)
+            if line is not None:
+                raise UserError(unclosed_quote_message(path, line)) from None
         name = DELIMITER_NAMES[layout.delimiter]
         raise UserError(
             f"cannot read {path.name} with {name} between columns: {first_line}; "
@@ -113,6 +125,48 @@ def not_utf8_message(path: Path) -> str:
         f"cannot read {path.name}: it is {found}not UTF-8 text; save it as UTF-8 "
         "(CSV UTF-8 in Excel)"
     )
+
+
+def unclosed_quote_message(path: Path, line: int) -> str:
+    return (
+        f"cannot read {path.name}: the quoted field that starts on line {line:,} is never "
+        'closed (a " without its closing "), so the rest of the file would be one cell; close '
+        'the quote on that line, or write a " inside a cell as ""'
+    )
+
+
+_END = "\ue000workbench: end of file\ue000"  # a private-use text no file ends with
+
+
+def _unclosed_quote_line(lines: Iterable[str], delimiter: str) -> int | None:
+    """The line on which a quoted field opens that is still open at the end of the file (as
+    CSV quoting reads it), or None. A sentinel line after the file shows it: a quote that is
+    open at the end swallows the sentinel into its field; otherwise it is a row of its own.
+    One streaming pass; only run when a file looks broken."""
+    reader = csv.reader(
+        itertools.chain(lines, ["\n", _END + "\n"]),
+        delimiter=delimiter,
+        quoting=csv.QUOTE_MINIMAL,
+    )
+    limit = csv.field_size_limit()
+    csv.field_size_limit(2**31 - 1)  # the swallowed rest of a big file is one field
+    try:
+        start, last = 1, None
+        for row in reader:
+            last = (start, row)
+            start = reader.line_num + 1
+    except csv.Error:
+        return None  # broken in another way: pandas' message says how
+    finally:
+        csv.field_size_limit(limit)
+    if last is None or last[1] == [_END]:
+        return None
+    return last[0] if last[1] and _END in last[1][-1] else None
+
+
+def _lines(path: Path) -> Iterator[str]:
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        yield from handle
 
 
 def _sample(path: Path) -> str:
