@@ -413,6 +413,11 @@ def _task_default_help(field: str, kind: type) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command not in (None, "gui"):  # the GUI sets up the app log itself
+        from workbench import applog
+
+        applog.setup()  # WORKBENCH_HOME/logs/workbench.log; the command runs on without it
+        applog.logger.info("workbench %s", args.command)
     try:
         _check_text_arguments(args)
         if args.command in (None, "gui"):
@@ -429,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         return commands[args.command](args)
     except UserError as exc:
+        _log_refusal(args.command, exc)
         print(f"workbench: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # `workbench predict … | head`: the reader has what it wanted
@@ -436,6 +442,27 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
         return EXIT_OK
+    except Exception as exc:  # a bug or the machine: one line here, the traceback in the log
+        if args.command in (None, "gui"):
+            raise  # the GUI's own crash handling has shown and logged it
+        from workbench import applog
+
+        applog.log_exception(f"workbench {args.command}", exc)
+        where = applog.log_path() if applog.is_set_up() else "(no app log)"
+        print(
+            f"workbench: unexpected error ({type(exc).__name__}: {exc}); the details are in "
+            f"{where}: please send that file with a report",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+
+
+def _log_refusal(command: str | None, exc: UserError) -> None:
+    """A refused command in the app log, so a user's report has what they were told."""
+    if command not in (None, "gui"):
+        from workbench import applog
+
+        applog.logger.warning("workbench %s refused: %s", command, exc)
 
 
 # Arguments that are file or folder names: any bytes the file system allows.
@@ -500,7 +527,7 @@ def _train(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_interrupt)
     try:
-        printer = ProgressPrinter(sys.stderr)
+        printer = _logged(ProgressPrinter(sys.stderr))
         if args.resume:
             result = resume(args.resume, on_event=printer, should_stop=stop.is_set)
         else:
@@ -512,6 +539,17 @@ def _train(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     print(result.run_dir)
     return EXIT_OK
+
+
+def _logged(printer: ProgressPrinter):
+    """The printer, with runs started, finished and failed written to the app log too."""
+    from workbench import applog
+
+    def on_event(event) -> None:
+        applog.log_event(event)
+        printer(event)
+
+    return on_event
 
 
 def _check_resume_alone(args: argparse.Namespace) -> None:

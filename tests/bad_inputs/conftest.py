@@ -15,7 +15,7 @@ from model_folders import LABELS, TINY, tiny_state
 from refusals import Result, assert_refused, snapshot
 from safetensors.torch import save_file
 
-from workbench import runs
+from workbench import applog, runs
 from workbench.cli import main
 from workbench.engine.models.registry import default_model_path
 
@@ -68,18 +68,26 @@ def cli(capsys):
         captured = capsys.readouterr()
         return Result(code, captured.out, captured.err)
 
-    return run
+    yield run
+    applog.shutdown()  # the CLI set up the app log in this test's WORKBENCH_HOME
 
 
 @pytest.fixture
 def refused(cli, tmp_path, isolated_home):
     """Run the CLI, check it refused with `pattern`, and that nothing under tmp_path or the
-    user's Workbench folder was created, changed or left half-written (no staging folders)."""
+    user's Workbench folder was created, changed or left half-written (no staging folders);
+    only the app log (WORKBENCH_HOME/logs) says what the user was told."""
+    applog.log_dir().mkdir(parents=True)  # there before the first snapshot
+    logs = str(applog.log_dir())
+
+    def written() -> dict[str, tuple]:
+        found = snapshot(tmp_path, isolated_home)
+        return {k: v for k, v in found.items() if not k.startswith(logs)}
 
     def check(pattern: str, *argv: str) -> str:
-        before = snapshot(tmp_path, isolated_home)
+        before = written()
         line = assert_refused(cli(*argv), pattern)
-        assert snapshot(tmp_path, isolated_home) == before
+        assert written() == before
         assert not runs.default_runs_dir().exists() or not any(runs.default_runs_dir().iterdir())
         return line
 
