@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from workbench.engine.training import guards
+from workbench.engine.training.launch import STOP_FILE_ENV, batch_size_problem
 from workbench.engine.training.precision import pick_device, pick_precision
 from workbench.engine.training.runtime import Runtime
 from workbench.errors import UserError
@@ -34,9 +35,6 @@ from workbench.errors import UserError
 # A collective that waits longer than this fails rather than hanging (a peer died without
 # its process exiting). Generous: rank 0 writes checkpoints while the others wait.
 TIMEOUT = datetime.timedelta(minutes=int(os.environ.get("WORKBENCH_DDP_TIMEOUT_MINUTES", "30")))
-STOP_FILE_ENV = "WORKBENCH_STOP_FILE"
-"""A file whose existence asks the run to stop (how the GUI stops a `torchrun` run: a
-signal to `torchrun` kills its processes instead)."""
 
 
 def launched_world_size(environ: dict[str, str] | None = None) -> int:
@@ -110,18 +108,19 @@ class DistributedRuntime(Runtime):
     backend: str = "gloo"
 
     def describe(self) -> str:
-        if self.device.type == "cuda":
-            return f"{self.world_size} processes ({self.backend}; this one on {self.device})"
-        return f"{self.world_size} processes on the CPU ({self.backend})"
+        if self.device.type != "cuda":
+            return f"{self.world_size} processes on the CPU ({self.backend})"
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", str(self.world_size)))
+        gpus = ", ".join(f"cuda:{i}" for i in range(local))
+        if local < self.world_size:
+            gpus += f" on each of {self.world_size // max(local, 1)} machines"
+        name = torch.cuda.get_device_name(self.device)
+        return f"{self.world_size} processes, one per GPU ({gpus}: {name}; {self.backend})"
 
     def check_batch_size(self, batch_size: int) -> None:
-        if batch_size % self.world_size:
-            lower = max(self.world_size, batch_size - batch_size % self.world_size)
-            raise UserError(
-                f"--batch-size {batch_size} is the global batch and must divide evenly among "
-                f"the {self.world_size} processes; choose a multiple of {self.world_size} "
-                f"(e.g. --batch-size {lower})"
-            )
+        problem = batch_size_problem(batch_size, self.world_size)
+        if problem:
+            raise UserError(problem)
 
     def shard(self, batches: list[list[int]]) -> list[list[int]]:
         return [even_parts(batch, self.world_size)[self.rank] for batch in batches]

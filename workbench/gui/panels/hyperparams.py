@@ -14,6 +14,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -32,6 +33,7 @@ from PySide6.QtWidgets import (
 
 import workbench.config
 from workbench.config import LORA_LEARNING_RATE, PRECISIONS, RunConfig
+from workbench.engine.training import launch
 from workbench.errors import UserError
 from workbench.gui import settings as ui_settings
 from workbench.gui.metric_format import format_scientific
@@ -41,6 +43,11 @@ MESSAGES = {
     "bad_number": "{title} must be a number like 1e-4 or 5e-5, got {text!r}.",
     "run_active": "A run is in progress: changes apply to the next run.",
     "eval_epoch": "end of each epoch",
+    "all_gpus": "Use all {count} GPUs",
+    "all_gpus_hint": (
+        "One training process per GPU ({devices}) through torchrun; the batch size is the "
+        "whole step's, shared among them."
+    ),
     "hints": {
         "epochs": "Passes over the training data.",
         "batch_size": "Examples per step; lower it if memory runs out.",
@@ -158,6 +165,13 @@ class HyperparamsPanel(QWidget):
                 MESSAGES["precision"].get(precision, precision), precision
             )
 
+        # Offered only where there is more than one CUDA GPU (counted without torch).
+        self.gpu_count = launch.cuda_device_count()
+        devices = ", ".join(f"cuda:{i}" for i in range(self.gpu_count))
+        self.gpus_box = QCheckBox(MESSAGES["all_gpus"].format(count=self.gpu_count))
+        self.gpus_box.setToolTip(MESSAGES["all_gpus_hint"].format(devices=devices))
+        self.gpus_box.setVisible(self.gpu_count > 1)
+
         self.hint_labels: dict[str, QLabel] = {}
         columns = (QVBoxLayout(), QVBoxLayout())
         for index, (title, names) in enumerate(GROUPS):
@@ -177,6 +191,12 @@ class HyperparamsPanel(QWidget):
                 self.hint_labels[name] = hint
                 form.addRow(f"{TITLES[name]}:", editor)
                 form.addRow("", hint)
+            if index == len(GROUPS) - 1 and self.gpu_count > 1:  # speed: all GPUs
+                gpus_hint = QLabel(self.gpus_box.toolTip())
+                gpus_hint.setWordWrap(True)
+                gpus_hint.setStyleSheet("color: palette(placeholder-text); font-size: 11px;")
+                form.addRow("", self.gpus_box)
+                form.addRow("", gpus_hint)
             columns[0 if index == 0 else 1].addWidget(box)
         grid = QHBoxLayout()
         grid.setSpacing(16)
@@ -221,6 +241,7 @@ class HyperparamsPanel(QWidget):
         layout.addWidget(self.scroll, 1)
 
         self.reset_button.clicked.connect(self._on_reset_button_clicked)
+        self.gpus_box.toggled.connect(self._on_editor_changed)
         for editor in self.editors.values():
             for signal_name in ("valueChanged", "textChanged", "currentIndexChanged"):
                 if isinstance(editor, QLineEdit) and signal_name == "valueChanged":
@@ -296,10 +317,17 @@ class HyperparamsPanel(QWidget):
             self.set_values({"learning_rate": self.default_rate()})
         self._show_rate_hint()
 
+    def processes(self) -> int:
+        """Training processes for the next run: every GPU when "Use all N GPUs" is on."""
+        return self.gpu_count if self.gpu_count > 1 and self.gpus_box.isChecked() else 1
+
     def validate(self) -> str | None:
         """Show the first problem inline and return it (None when all values work)."""
         try:
-            self.values()
+            values = self.values()
+            problem = launch.batch_size_problem(int(values["batch_size"]), self.processes())
+            if problem:
+                raise UserError(problem)
         except UserError as exc:
             self.message.show_message(str(exc))
             return str(exc)
