@@ -11,11 +11,13 @@ if sys.platform == "win32":
 import argparse  # noqa: E402
 import os  # noqa: E402
 
+from PySide6.QtCore import QEvent, QObject, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from workbench.gui.settings import APPLICATION, ORGANIZATION  # noqa: E402
 
 DATA_ENV = "WORKBENCH_DATA"
+RELEASE_AFTER_MS = 3000  # held start-up tasks start by then even without an Expose
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -41,6 +43,23 @@ def apply_style(app: QApplication) -> bool:
     return True
 
 
+class FirstExpose(QObject):
+    """Calls `then()` once, after the first Expose of a window (its first frame is drawn in
+    that event's handling), and removes itself."""
+
+    def __init__(self, app: QApplication, then) -> None:
+        super().__init__()
+        self._app = app
+        self._then = then
+        app.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.Expose and watched.isWindowType():
+            self._app.removeEventFilter(self)
+            QTimer.singleShot(0, self._then)  # after the frame the Expose draws
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Create the application and the main window, and run until the window closes."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -62,12 +81,17 @@ def main(argv: list[str] | None = None) -> int:
     from workbench.gui import crash
     from workbench.gui.main_window import MainWindow
     from workbench.gui.predictor_service import shutdown_all
-    from workbench.gui.tasks import wait_for_tasks
+    from workbench.gui.tasks import hold_tasks, release_tasks, wait_for_tasks
 
     applog.setup()  # WORKBENCH_HOME/logs/workbench.log; the app runs on without it
     reporter = crash.install(app)  # unexpected exceptions: the log and a dialog
     app.aboutToQuit.connect(shutdown_all)
     app.aboutToQuit.connect(wait_for_tasks)
+    # The panels' background work (reading the data, listing models and exporters: the first
+    # call imports torch) waits until the window is on screen, so it shows without waiting.
+    hold_tasks()
+    shown = FirstExpose(app, release_tasks)
+    QTimer.singleShot(RELEASE_AFTER_MS, release_tasks)  # a window that is never exposed
     try:
         window = MainWindow(data_path=args.data)
         window.show()
@@ -77,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         reporter.wait_for_dialog()
         return 1
     finally:
+        release_tasks(start=False)  # the app has ended: nothing held starts now
+        del shown
         reporter.uninstall()
     applog.logger.info("Workbench closed (exit code %d)", code)
     return code

@@ -3,6 +3,10 @@
 `run_task(fn, *args)` returns a `Task` whose `sig_succeeded(result)` or `sig_failed(message)`
 arrives in the GUI thread. Running tasks are kept alive here until their thread ends, so a
 panel closed mid-task never destroys a running QThread; `wait_for_tasks()` joins them.
+
+At start-up the app holds new tasks (`hold_tasks()`) until the window has been drawn
+(`release_tasks()`): a task's first call imports torch and the exporters, several seconds of
+work that holds the interpreter's lock and would otherwise delay the window's first frame.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from workbench.gui.messages import describe_error
 
 _RUNNING: set[Task] = set()
+_HELD: list[Task] | None = None  # tasks asked for while held, started by release_tasks()
 
 
 class TaskWorker(QObject):
@@ -62,12 +67,18 @@ class Task(QObject):
 
     def start(self) -> Task:
         _RUNNING.add(self)
-        self._thread.start()
+        if _HELD is not None:
+            _HELD.append(self)  # started by release_tasks()
+        else:
+            self._thread.start()
         return self
 
     def wait(self) -> None:
         if self in _RUNNING:
-            self._thread.wait()
+            if _HELD is not None and self in _HELD:
+                _HELD.remove(self)  # never started: nothing to join
+            else:
+                self._thread.wait()
             _RUNNING.discard(self)
 
     @Slot(object)
@@ -90,6 +101,25 @@ class Task(QObject):
 def run_task(fn: Callable[..., Any], *args: Any) -> Task:
     """Start `fn(*args)` on a new thread; connect to the returned task's signals."""
     return Task(fn, *args).start()
+
+
+def hold_tasks() -> None:
+    """Tasks started from now on wait until `release_tasks()` (the app's start-up)."""
+    global _HELD
+    if _HELD is None:
+        _HELD = []
+
+
+def release_tasks(start: bool = True) -> None:
+    """Start the held tasks in the order they were asked for (or, with start=False at exit,
+    drop them); tasks asked for later start at once. Calling it again does nothing."""
+    global _HELD
+    held, _HELD = _HELD or [], None
+    for task in held:
+        if start:
+            task._thread.start()
+        else:
+            _RUNNING.discard(task)
 
 
 def wait_for_tasks() -> None:
