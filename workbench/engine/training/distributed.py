@@ -71,7 +71,8 @@ def make_runtime(device_name: str, precision_name: str) -> Runtime:
             )
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
-    backend = "nccl" if device.type == "cuda" else "gloo"
+    # NCCL between GPUs where it is built (not on Windows or macOS); gloo otherwise.
+    backend = "nccl" if device.type == "cuda" and dist.is_nccl_available() else "gloo"
     if not dist.is_initialized():
         if "MASTER_ADDR" not in os.environ:
             raise UserError(
@@ -79,7 +80,7 @@ def make_runtime(device_name: str, precision_name: str) -> Runtime:
                 "with torchrun (torchrun --nproc-per-node N -m workbench train ...)"
             )
         kwargs: dict[str, Any] = {"backend": backend, "timeout": TIMEOUT}
-        if device.type == "cuda":
+        if backend == "nccl":
             kwargs["device_id"] = device  # binds NCCL to this GPU (no guessing at barriers)
         dist.init_process_group(**kwargs)
     return DistributedRuntime(
@@ -172,7 +173,7 @@ class DistributedRuntime(Runtime):
     def barrier(self) -> None:
         import torch.distributed as dist
 
-        if self.device.type == "cuda":
+        if self.backend == "nccl":
             dist.barrier(device_ids=[self.device.index])
         else:
             dist.barrier()
