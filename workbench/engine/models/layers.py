@@ -36,6 +36,12 @@ def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     return x.view(B, T, num_heads, H // num_heads).transpose(1, 2)  # (B, nh, T, hs)
 
 
+_REDUCED = (torch.bfloat16, torch.float16)
+CPU_TRAIN_ATTENTION_IN_FP32 = True
+"""Reduced-precision attention on the CPU runs its flash kernel in fp32 when gradients are
+needed (see `attention`); a switch only so bench/step_levers.py can time the other way."""
+
+
 def attention(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -58,6 +64,22 @@ def attention(
         if mask is not None:
             scores = scores.masked_fill(~mask, float("-inf"))
         y = dropout(scores.softmax(dim=-1), dropout_p, True) @ v
+    elif (
+        q.device.type == "cpu"
+        and q.dtype in _REDUCED
+        and torch.is_grad_enabled()
+        and (CPU_TRAIN_ATTENTION_IN_FP32)
+    ):
+        # The CPU flash kernel's backward is ~9x slower in bf16 than in fp32 (torch 2.13, AMX
+        # Xeon, MiniLM: 40 % of a bf16 training step, which made bf16 slower than fp32 end
+        # to end); the matmuls around it keep their bf16 speed-up. Forward-only stays bf16.
+        y = F.scaled_dot_product_attention(
+            q.float(),
+            k.float(),
+            v.float(),
+            attn_mask=mask,
+            dropout_p=dropout_p if training else 0.0,
+        ).to(q.dtype)
     else:
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=dropout_p if training else 0.0
