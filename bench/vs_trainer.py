@@ -401,6 +401,7 @@ def run_workbench(spec: dict[str, Any], counter: TokenCounter) -> dict[str, Any]
         "train_examples": m["train_examples"],
         "train_examples_per_second": m["train_examples_per_second"],
         "precision": m["precision"],
+        "precision_reason": next((n for n in notices if n.startswith("precision")), None),
         "learning_rate": spec["learning_rate"],
         "dropout": config.dropout,
         "sampler": "workbench length_grouped_batches",
