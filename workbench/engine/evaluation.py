@@ -34,9 +34,12 @@ def evaluate_file(
     config = inference_config(trained, **resolved)
     rows, _ = task.examples(frame, resolved, trained.meta, name, config)
     features = task.encode(rows, trained.tokenizer, config, trained.meta)
-    outputs = run_model(
-        trained.model, task, features, trained.tokenizer.pad_id, trained.precision, batch_size
-    )
+    import torch
+
+    with torch.inference_mode():  # a loaded model that never trains (see Predictor._outputs)
+        outputs = run_model(
+            trained.model, task, features, trained.tokenizer.pad_id, trained.precision, batch_size
+        )
     # With `examples`: the rows behind the metrics, which the GUI lists (the CLI drops them).
     return task.metrics(outputs, features, rows, trained.meta)
 
