@@ -144,6 +144,51 @@ def diverged_message(
 
 
 # ---------------------------------------------------------------------------------------
+# The guards' state in a checkpoint
+
+
+def save_guards(state, bad_steps: BadSteps, micro: MicroBatches) -> None:
+    """Copy the guards' counters into the TrainState (a checkpoint saves them)."""
+    state.bad_in_row, state.bad_first, state.bad_total = (
+        bad_steps.in_row,
+        bad_steps.first,
+        bad_steps.total,
+    )
+    state.micro_batch = micro.size
+
+
+def restore_guards(
+    state, bad_steps: BadSteps, micro: MicroBatches, notify: Callable[[object], None]
+) -> None:
+    """Set the guards from a (restored) TrainState: a resumed run keeps the micro-batch an
+    out-of-memory error left (the whole batch would fail again) and the bad steps of a streak
+    it was in (the limit counts them all), and says so."""
+    from workbench.engine.events import Notice
+
+    bad_steps.in_row, bad_steps.first = int(state.bad_in_row), state.bad_first
+    bad_steps.total = int(state.bad_total)
+    if bad_steps.in_row == 0:
+        bad_steps.first = None
+    micro.size = None if state.micro_batch is None else max(1, int(state.micro_batch))
+    if micro.size is not None:
+        notify(
+            Notice(
+                f"continuing with micro-batches of {micro.size}, as before the resume (memory "
+                "ran out with larger ones; gradients are accumulated, the effective batch is "
+                "unchanged)"
+            )
+        )
+    if bad_steps.in_row:
+        left = bad_steps.limit - bad_steps.in_row
+        notify(
+            Notice(
+                f"resumed after {bad_steps.in_row} non-finite step(s) in a row (from step "
+                f"{bad_steps.first}); {max(left, 0)} more in a row stop the run"
+            )
+        )
+
+
+# ---------------------------------------------------------------------------------------
 # Micro-batches
 
 
@@ -176,6 +221,9 @@ def is_out_of_memory(exc: BaseException) -> bool:
             "can't allocate memory",  # DefaultCPUAllocator on Linux/macOS
             "not enough memory",  # DefaultCPUAllocator on Windows
             "Cannot allocate memory",
+            # oneDNN (CPU matmuls, convolutions) when its scratch buffer cannot be allocated:
+            # seen under a memory cap in evaluation (tests/engine/test_guard_state.py)
+            "could not create a primitive",
         )
     )
 
@@ -271,3 +319,59 @@ def _loss_device(batch: Batch) -> torch.device:
 def _width(batch: Batch) -> int:
     ids = batch.get("input_ids")
     return int(ids.shape[1]) if ids is not None and ids.dim() > 1 else 0
+
+
+# ---------------------------------------------------------------------------------------
+# Out of memory in the optimizer step and in evaluation
+
+
+def _mb(count: float) -> str:
+    return f"{count / 2**20:,.0f} MB"
+
+
+def optimizer_oom_message(model: torch.nn.Module, step: int) -> str:
+    """Why the optimizer step did not fit and what would: AdamW keeps two running averages
+    per trained weight (allocated at the first step), so what it needs is known exactly."""
+    trained = [p for p in model.parameters() if p.requires_grad]
+    trained_bytes = sum(p.numel() * p.element_size() for p in trained)
+    model_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    count = sum(p.numel() for p in trained)
+    return (
+        f"out of memory in the optimizer step of step {step}: AdamW needs {_mb(2 * trained_bytes)}"
+        f" for its two running averages of the {count:,} trained parameters, besides the "
+        f"model ({_mb(model_bytes)}) and its gradients ({_mb(trained_bytes)}); nothing of this "
+        "step was kept. To fit, free that much memory (close other programs), train only "
+        "adapters with --lora-rank 8 (their running averages take a few MB), or choose a "
+        "smaller model"
+    )
+
+
+class EvalBatches:
+    """The evaluation's batch size: halved for the rest of the run each time an evaluation
+    runs out of memory (the scores do not depend on it: each example is scored alone)."""
+
+    def __init__(self, size: int = 64, notify: Callable[[str], None] | None = None) -> None:
+        self.size = max(1, int(size))
+        self.notify = notify
+
+    def run(self, evaluate: Callable[[int], object], device: torch.device):
+        """`evaluate(batch_size)`, again with half the batch after an out-of-memory error;
+        UserError when not even one example fits."""
+        while True:
+            try:
+                return evaluate(self.size)
+            except (RuntimeError, MemoryError) as exc:
+                if not is_out_of_memory(exc):
+                    raise
+            release_memory(device)  # out of the except block: the failed batch is gone
+            if self.size <= 1:
+                raise UserError(
+                    "out of memory while evaluating, even one example at a time; lower "
+                    "--max-length, close other programs, or choose a smaller model"
+                )
+            before, self.size = self.size, (self.size + 1) // 2
+            if self.notify:
+                self.notify(
+                    f"out of memory evaluating batches of {before}: evaluating in batches of "
+                    f"{self.size} (the scores do not depend on it)"
+                )

@@ -37,6 +37,13 @@ class TrainState:
     """Sum of the losses since the last logged step (a device tensor), and how many: a resume
     between two log steps must log the same mean as an uninterrupted run."""
     running_count: int = 0
+    bad_in_row: int = 0
+    """The guards' state, so a resume keeps them: non-finite steps in a row so far (and the
+    first of them), all of them, and the micro-batch size an out-of-memory error left (None:
+    whole batches; the gradient accumulation is the batch size over it)."""
+    bad_first: int | None = None
+    bad_total: int = 0
+    micro_batch: int | None = None
 
     def state_dict(self) -> dict[str, Any]:
         """Plain values and tensors only (loads with `torch.load(weights_only=True)`); the
@@ -55,6 +62,10 @@ class TrainState:
                 "evals_since_best": self.evals_since_best,
                 "last_eval_step": self.last_eval_step,
                 "running_count": self.running_count,
+                "bad_in_row": self.bad_in_row,
+                "bad_first": self.bad_first,
+                "bad_total": self.bad_total,
+                "micro_batch": self.micro_batch,
             },
             "running_loss": (
                 running.detach().to("cpu", copy=True) if running is not None else torch.zeros(())

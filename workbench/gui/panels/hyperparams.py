@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
@@ -286,7 +287,13 @@ class HyperparamsPanel(QWidget):
                 values[name] = editor.currentData()
             else:
                 values[name] = editor.value()
-        RunConfig(**values)  # the same checks the CLI applies
+        try:
+            RunConfig(**values)  # the same checks the CLI applies
+        except UserError as exc:  # named as this page names them, not by their field
+            text = str(exc)
+            for name, title in TITLES.items():
+                text = re.sub(rf"(?<![\w-]){name}(?!\w)", title, text)
+            raise UserError(text) from None
         return values
 
     def config_values(self) -> dict[str, Any]:

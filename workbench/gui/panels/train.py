@@ -21,11 +21,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.engine.events import EvalFinished, Notice, RunFinished, RunStarted, StepLogged
+from workbench.engine.events import (
+    EvalFinished,
+    Notice,
+    RunFinished,
+    RunStarted,
+    StepLogged,
+    StepSkipped,
+)
 from workbench.gui.messages import format_seconds
 from workbench.gui.metric_format import format_metric, metric_title, scalar_metrics
 from workbench.gui.widgets.curve_plot import CurvePlotWidget
 from workbench.gui.widgets.generations import generations_html
+from workbench.gui.widgets.inline_message import InlineMessageWidget
 
 MESSAGES = {
     "idle": "Ready. Press Train to fine-tune the model on the data.",
@@ -61,6 +69,14 @@ MESSAGES = {
         "eta": "Remaining",
     },
     "log_placeholder": "Notices and evaluations appear here.",
+    "skipped": "{count:,} step{s} skipped (marked × on the loss curve): the loss or gradients "
+    "were not finite, so {its} update{s} {was} not applied. Last: step {step:,}, {reason} "
+    "({in_row} in a row; the run stops at {limit}).",
+    "skipped_unknown_limit": "{count:,} step{s} skipped (marked × on the loss curve): the loss "
+    "or gradients were not finite, so {its} update{s} {was} not applied. Last: step {step:,}, "
+    "{reason} ({in_row} in a row).",
+    "skipped_log": "Step {step:,} skipped ({in_row} in a row): {reason}",
+    "skipped_status": " {count:,} step{s} skipped (not finite).",
     "generations": "Generations",
     "generations_tip": "The greedy continuation of the first validation prompts at each "
     "evaluation (step 0: before training), newest first.",
@@ -106,6 +122,8 @@ class TrainPanel(QWidget):
         self.primary_metric = DEFAULT_METRIC
         self._step = 0
         self._total_steps = 0
+        self.skipped_count = 0
+        self.max_bad_steps: int | None = None  # the run's limit, when the window knows it
         self._build()
         self.set_running(False)
 
@@ -166,6 +184,9 @@ class TrainPanel(QWidget):
         progress_layout.setSpacing(6)
         progress_layout.addLayout(bar_row)
         progress_layout.addLayout(stats)
+        self.skipped_label = InlineMessageWidget()
+        self.skipped_label.setObjectName("skippedSteps")
+        progress_layout.addWidget(self.skipped_label)
 
         self.plot = CurvePlotWidget(metric=self.primary_metric)
         plot_box = QGroupBox("Curves")
@@ -217,6 +238,9 @@ class TrainPanel(QWidget):
         """Subscribe to a TrainingRunner's signals (and let Stop reach it)."""
         runner.sig_run_started.connect(self._on_runner_run_started)
         runner.sig_step_logged.connect(self._on_runner_step_logged)
+        skipped = getattr(runner, "sig_step_skipped", None)  # test fakes may lack it
+        if skipped is not None:
+            skipped.connect(self._on_runner_step_skipped)
         runner.sig_eval_finished.connect(self._on_runner_eval_finished)
         runner.sig_notice.connect(self._on_runner_notice)
         runner.sig_run_finished.connect(self._on_runner_run_finished)
@@ -236,6 +260,8 @@ class TrainPanel(QWidget):
         self.generations_box.setVisible(False)
         self.run_dir = ""
         self._step = self._total_steps = 0
+        self.skipped_count = 0
+        self.skipped_label.clear_message()
         self._show_run_dir("")
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
@@ -323,6 +349,28 @@ class TrainPanel(QWidget):
         self.stat_labels["eta"].setText(format_seconds(event.eta_seconds))
 
     @Slot(object)
+    def _on_runner_step_skipped(self, event: StepSkipped) -> None:
+        """A non-finite step: a cross on the curve, the count, and a line in the log."""
+        self.skipped_count += 1
+        self.plot.add_skipped(event.step)
+        self._show_progress(event.step, event.total_steps)
+        self.stat_labels["epoch"].setText(f"{event.epoch:.2f}")
+        one = self.skipped_count == 1
+        words = dict(
+            count=self.skipped_count,
+            s="" if one else "s",
+            its="its" if one else "their",
+            was="was" if one else "were",
+            step=event.step,
+            reason=event.reason,
+            in_row=event.in_row,
+            limit=self.max_bad_steps,
+        )
+        key = "skipped" if self.max_bad_steps else "skipped_unknown_limit"
+        self.skipped_label.show_message(MESSAGES[key].format(**words), "warning")
+        self.log.appendPlainText(MESSAGES["skipped_log"].format(**words))
+
+    @Slot(object)
     def _on_runner_eval_finished(self, event: EvalFinished) -> None:
         value = event.metrics.get(self.primary_metric)
         self.plot.add_eval(event.step, event.metrics.get("loss"), value)
@@ -367,7 +415,13 @@ class TrainPanel(QWidget):
             self.log.appendPlainText(text)
             self.show_error(self, MESSAGES["error_title"], event.error or "unknown error")
         else:
-            self.status_label.setText(MESSAGES.get(event.status, event.status))
+            text = MESSAGES.get(event.status, event.status)
+            if self.skipped_count:
+                one = self.skipped_count == 1
+                text += MESSAGES["skipped_status"].format(
+                    count=self.skipped_count, s="" if one else "s"
+                )
+            self.status_label.setText(text)
 
 
 if __name__ == "__main__":

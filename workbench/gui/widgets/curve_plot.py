@@ -31,6 +31,7 @@ from workbench.gui.metric_format import (
 TRAIN_COLOR = "#1f77b4"
 EVAL_COLOR = "#d62728"
 METRIC_COLOR = "#2ca02c"
+SKIPPED_COLOR = "#e65100"  # a non-finite step: orange crosses on the loss curve
 ACCURACY_COLOR = METRIC_COLOR  # the old name
 
 MESSAGES = {
@@ -39,6 +40,7 @@ MESSAGES = {
     "step_axis": "step",
     "train_loss": "train loss",
     "eval_loss": "eval loss",
+    "skipped": "skipped step",
 }
 
 DEFAULT_STEPS = 100  # the x range before a run says how many steps it has
@@ -159,6 +161,21 @@ class CurvePlotWidget(QWidget):
             symbolPen=None,
         )
         self.accuracy_curve = self.metric_curve  # the old name
+        # Skipped (non-finite) steps: a cross on the loss curve at the step, never thinned
+        # out; in the legend from the first one on.
+        self.skipped = SeriesBuffer(64)
+        self.skipped_curve = pg.PlotDataItem(
+            pen=None,
+            symbol="x",
+            symbolSize=13,
+            symbolPen=pg.mkPen(SKIPPED_COLOR, width=2.5),
+            symbolBrush=SKIPPED_COLOR,
+        )  # no name: a named item would be in the legend before any step was skipped
+        self.loss_plot.addItem(self.skipped_curve)
+        self.skipped_curve.setDownsampling(ds=1, auto=False)
+        self.skipped_curve.setClipToView(False)
+        self.skipped_curve.setZValue(10)  # over the lines
+        self._skipped_in_legend = False
 
         self.placeholder = QLabel(MESSAGES["placeholder"], self)
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -208,8 +225,16 @@ class CurvePlotWidget(QWidget):
             self.eval_metric.append(step, plot_value(self.metric, float(value)))
         self._dirty = True
 
+    def add_skipped(self, step: float) -> None:
+        """A step whose loss or gradients were not finite (its update was not applied)."""
+        self.skipped.append(step, 0.0)
+        self._dirty = True
+
+    def skipped_steps(self) -> list[float]:
+        return self.skipped.x.tolist()
+
     def clear(self) -> None:
-        for buffer in (self.train_loss, self.eval_loss, self.eval_metric):
+        for buffer in (self.train_loss, self.eval_loss, self.eval_metric, self.skipped):
             buffer.clear()
         self.total_steps = 0
         self._user_ranged = False
@@ -217,7 +242,12 @@ class CurvePlotWidget(QWidget):
         self.refresh()
 
     def has_data(self) -> bool:
-        return bool(len(self.train_loss) or len(self.eval_loss) or len(self.eval_metric))
+        return bool(
+            len(self.train_loss)
+            or len(self.eval_loss)
+            or len(self.eval_metric)
+            or len(self.skipped)
+        )
 
     def refresh(self) -> None:
         """Push the buffers to the curves (normally done by the timer)."""
@@ -230,8 +260,23 @@ class CurvePlotWidget(QWidget):
             self.train_curve.setSymbol("o" if lone_point else None)
         self.eval_curve.setData(self.eval_loss.x, self.eval_loss.y)
         self.metric_curve.setData(self.eval_metric.x, self.eval_metric.y)
+        self.skipped_curve.setData(self.skipped.x, self._skipped_heights())
+        if len(self.skipped) and not self._skipped_in_legend:
+            self.loss_plot.legend.addItem(self.skipped_curve, MESSAGES["skipped"])
+            self._skipped_in_legend = True
+        elif not len(self.skipped) and self._skipped_in_legend:
+            self.loss_plot.legend.removeItem(self.skipped_curve)
+            self._skipped_in_legend = False
         self._apply_ranges()
         self._update_placeholder()
+
+    def _skipped_heights(self) -> np.ndarray:
+        """Where a skipped step's cross sits: on the train-loss line at that step (it has no
+        loss of its own), or at 0 before the line has a point."""
+        if not len(self.train_loss):
+            return np.zeros(len(self.skipped))
+        order = np.argsort(self.train_loss.x, kind="stable")
+        return np.interp(self.skipped.x, self.train_loss.x[order], self.train_loss.y[order])
 
     def drawn_counts(self) -> dict[str, int]:
         """How many points each curve has been given (what the user sees, before clipping)."""
@@ -239,6 +284,7 @@ class CurvePlotWidget(QWidget):
             "train_loss": self.train_curve,
             "eval_loss": self.eval_curve,
             "eval_metric": self.metric_curve,
+            "skipped": self.skipped_curve,
         }
         counts = {name: 0 if c.xData is None else len(c.xData) for name, c in curves.items()}
         counts["eval_accuracy"] = counts["eval_metric"]  # the old name
@@ -265,7 +311,10 @@ class CurvePlotWidget(QWidget):
     def _apply_ranges(self) -> None:
         if self._user_ranged:
             return
-        last_step = _finite_max(self.train_loss.x, self.eval_loss.x, self.eval_metric.x) or 0
+        last_step = (
+            _finite_max(self.train_loss.x, self.eval_loss.x, self.eval_metric.x, self.skipped.x)
+            or 0
+        )
         x_max = max(self.total_steps, last_step) or DEFAULT_STEPS
         loss_max = _finite_max(self.train_loss.y, self.eval_loss.y)
         self._setting_range = True
