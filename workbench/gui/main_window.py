@@ -41,7 +41,7 @@ from workbench.gui.panels.train import TrainPanel
 from workbench.gui.predictor_service import LoadFn
 from workbench.gui.run_setup import build_run_config
 from workbench.gui.tasks import wait_for_tasks
-from workbench.gui.worker import TrainFn, TrainingRunner
+from workbench.gui.worker import TrainFn, TrainingRunner, all_gpus_train_fn
 from workbench.resources import sample_data_path
 
 MESSAGES = {
@@ -200,7 +200,9 @@ class MainWindow(QMainWindow):
             self.train_panel.show_config_error(str(exc))
             return False
         self.train_panel.mark_preparing()
-        self.runner.start(config)
+        self.train_panel.max_bad_steps = config.max_bad_steps  # named beside skipped steps
+        processes = self.hyperparams_panel.processes()  # > 1: "Use all N GPUs" (torchrun)
+        self.runner.start(config, all_gpus_train_fn(processes) if processes > 1 else None)
         return True
 
     # ---- slots --------------------------------------------------------------------------

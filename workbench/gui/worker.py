@@ -9,6 +9,7 @@ catches everything and always ends with a `RunFinished`, so the GUI never waits 
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 from collections.abc import Callable
@@ -17,7 +18,14 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
 from workbench import applog, engine
-from workbench.engine.events import EvalFinished, Notice, RunFinished, RunStarted, StepLogged
+from workbench.engine.events import (
+    EvalFinished,
+    Notice,
+    RunFinished,
+    RunStarted,
+    StepLogged,
+    StepSkipped,
+)
 from workbench.gui.messages import describe_error
 
 TrainFn = Callable[..., Any]
@@ -26,6 +34,14 @@ MESSAGES = {
     "no_finish": "the training ended without reporting a result (this is a bug in Workbench)",
     "already_running": "a run is already in progress",
 }
+
+
+def all_gpus_train_fn(processes: int) -> TrainFn:
+    """A train function that runs on `processes` GPUs: torchrun in a subprocess, whose run's
+    metrics.jsonl is followed (engine/training/launch.py)."""
+    from workbench.engine.training import launch
+
+    return functools.partial(launch.train_on_gpus, processes=processes)
 
 
 class TrainingWorker(QObject):
@@ -84,6 +100,7 @@ class TrainingRunner(QObject):
 
     sig_run_started = Signal(object)  # RunStarted
     sig_step_logged = Signal(object)  # StepLogged
+    sig_step_skipped = Signal(object)  # StepSkipped: a non-finite step, not applied
     sig_eval_finished = Signal(object)  # EvalFinished
     sig_notice = Signal(object)  # Notice
     sig_run_finished = Signal(object)  # RunFinished; emitted after the thread has ended
@@ -106,6 +123,7 @@ class TrainingRunner(QObject):
         self._signals = {
             RunStarted: self.sig_run_started,
             StepLogged: self.sig_step_logged,
+            StepSkipped: self.sig_step_skipped,
             EvalFinished: self.sig_eval_finished,
             Notice: self.sig_notice,
         }
@@ -113,13 +131,14 @@ class TrainingRunner(QObject):
     def is_running(self) -> bool:
         return self._running
 
-    def start(self, config: Any) -> None:
+    def start(self, config: Any, train_fn: TrainFn | None = None) -> None:
+        """`train_fn`: this run's instead of the runner's (all GPUs through torchrun)."""
         if self._running:
             raise RuntimeError(MESSAGES["already_running"])
         self._events = queue.SimpleQueue()
         self._stop = threading.Event()
         self._pending_finish = None
-        worker = TrainingWorker(config, self._events, self._stop, self._train_fn)
+        worker = TrainingWorker(config, self._events, self._stop, train_fn or self._train_fn)
         thread = QThread()
         thread.setObjectName("workbench-training")
         worker.moveToThread(thread)

@@ -99,11 +99,13 @@ def fit(
     running_count = state.running_count
     window_start, window_examples = time.perf_counter(), 0
     bad_steps = guards.BadSteps(plan.max_bad_steps)
-    micro = guards.MicroBatches(plan.loss_units, notify=lambda text: sink(Notice(text)))
+    micro = runtime.micro_batches(plan.loss_units, lambda text: sink(Notice(text)))
+    guards.restore_guards(state, bad_steps, micro, sink)  # a resume goes on mid-streak
 
     def checkpoint(reason: str) -> None:
         if plan.checkpoint is not None and runtime.is_main:  # one writer per run
             state.running_count = running_count
+            guards.save_guards(state, bad_steps, micro)
             plan.checkpoint(plan.model, state, reason)
 
     def evaluate(final: bool) -> bool:
@@ -112,15 +114,16 @@ def fit(
         metrics = plan.evaluate(final)
         window_start, window_examples = time.perf_counter(), 0
         if metrics is None:
-            return False
+            return runtime.any_rank(False)  # every process takes part in the decision
         state.last_eval_step, state.last_metrics = state.step, metrics
         sink(EvalFinished(state.step, state.step / plan.steps_per_epoch, metrics))
         if plan.hooks.on_evaluated:
             plan.hooks.on_evaluated(state, metrics)
-        return _track_best(plan, state, metrics, sink)
+        return runtime.any_rank(_track_best(plan, state, metrics, sink))
 
     for epoch in range(state.epoch, plan.epochs):
-        batches = runtime.shard(plan.batches(epoch))
+        whole = plan.batches(epoch)  # the global batches; this process trains on its part
+        batches = runtime.shard(whole)
         for position in range(state.batch_in_epoch, len(batches)):
             if runtime.any_rank(should_stop()):
                 state.status = "stopped"
@@ -128,11 +131,15 @@ def fit(
                 return _finish(plan, state, sink)
             indices = batches[position]
             step_start = time.perf_counter()
-            loss, skipped = _step(plan, state, model, plan.make_batch(indices), micro)
+            # An empty part (a last batch smaller than the number of processes): a stand-in
+            # example of weight 0, so that this process still takes part in the all-reduce.
+            batch = plan.make_batch(indices or whole[position][:1])
+            weight = _loss_weight(plan, runtime, batch, bool(indices))
+            loss, skipped = _step(plan, state, model, batch, micro, runtime, weight)
             state.step += 1
             state.batch_in_epoch = position + 1
-            state.examples_seen += len(indices)
-            window_examples += len(indices)
+            state.examples_seen += len(whole[position])
+            window_examples += len(whole[position])
             if skipped is None:
                 bad_steps.good()
                 running_loss += loss.detach()
@@ -154,7 +161,8 @@ def fit(
 
             log_step = state.step % plan.log_every == 0 or state.step == total
             if log_step and running_count:  # a window of skipped steps only has no mean
-                mean = runtime.all_reduce_mean(running_loss / running_count).item()  # the only sync
+                # The step losses are the whole batches' already (reduced in _step).
+                mean = (running_loss / running_count).item()  # the only sync
                 if not math.isfinite(mean):
                     raise UserError(
                         f"the training loss became {mean} at step {state.step}; lower the learning "
@@ -199,11 +207,19 @@ def _step(
     model: nn.Module,
     batch: Batch,
     micro: guards.MicroBatches,
+    runtime: Runtime | None = None,
+    weight: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, str | None]:
-    """One optimizer step; returns the loss and None, or why the step was skipped."""
+    """One optimizer step; returns the loss and None, or why the step was skipped. With
+    several processes, `weight` is this process's share of the batch (see _loss_weight) and
+    the loss returned is the whole batch's, the same on every process, so every process
+    decides alike whether the step is finite."""
     scaler = state.scaler
     scale = scaler.scale if scaler is not None else (lambda loss: loss)
-    loss = micro.backward(plan.loss, model, batch, state.optimizer, scale)
+    loss_fn = plan.loss if weight is None else (lambda m, b: plan.loss(m, b) * weight)
+    loss = micro.backward(loss_fn, model, batch, state.optimizer, scale)
+    if runtime is not None:
+        loss = runtime.all_reduce_mean(loss)
     if scaler is not None:
         scaler.unscale_(state.optimizer)
     parameters = [p for p in plan.model.parameters() if p.grad is not None]
@@ -223,14 +239,41 @@ def _step(
     if plan.hooks.before_optimizer_step:
         plan.hooks.before_optimizer_step(state, plan.model)
     state.last_lr = state.scheduler.get_last_lr()[0]  # the rate this step used
-    if scaler is not None:
-        scaler.step(state.optimizer)
-        scaler.update()
+    try:
+        if scaler is not None:
+            scaler.step(state.optimizer)
+            scaler.update()
+        else:
+            state.optimizer.step()
+    except (RuntimeError, MemoryError) as exc:
+        if not guards.is_out_of_memory(exc):
+            raise
+        oom = True  # no retry: a half-applied update cannot be told from a whole one
     else:
-        state.optimizer.step()
+        oom = False
+    if oom:  # out of the except block: the failed allocation's frames are gone
+        state.optimizer.zero_grad(set_to_none=True)
+        guards.release_memory(loss.device)
+        raise UserError(guards.optimizer_oom_message(plan.model, state.step + 1))
     state.scheduler.step()
     state.optimizer.zero_grad(set_to_none=True)
     return loss, None
+
+
+def _loss_weight(
+    plan: TrainPlan, runtime: Runtime, batch: Batch, real: bool
+) -> torch.Tensor | None:
+    """This process's share of the whole batch's loss units (examples, target tokens) times
+    the number of processes: DDP averages the processes' gradients, so losses so weighted
+    give the whole batch's gradient however unevenly its units fall. None in one process."""
+    if not runtime.distributed:
+        return None
+    units = plan.loss_units(batch).to(device=runtime.device, dtype=torch.float32)
+    if not real:
+        units = units * 0.0
+    total = runtime.all_reduce_sum(units)
+    # No units anywhere (every label ignored): the loss is not finite and the step skipped.
+    return torch.where(total > 0, units * runtime.world_size / total.clamp(min=1e-12), 1.0)
 
 
 def _track_best(
