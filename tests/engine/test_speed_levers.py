@@ -20,7 +20,8 @@ def _heads(seed: int, dtype: torch.dtype, B: int = 3, nh: int = 4, T: int = 11, 
 def test_bf16_training_attention_is_the_fp32_kernel_on_bf16_inputs(monkeypatch):
     monkeypatch.setattr(layers, "CPU_TRAIN_ATTENTION_IN_FP32", True)
     q, k, v, mask = _heads(0, torch.bfloat16)
-    fast = layers.attention(q, k, v, mask, 0.0, training=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # as in training (autocast recasts SDPA)
+        fast = layers.attention(q, k, v, mask, 0.0, training=True)
     assert fast.dtype == torch.bfloat16 and fast.shape == (3, 11, 32)
     plain = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask)
     assert torch.equal(fast, plain.to(torch.bfloat16).transpose(1, 2).reshape(3, 11, 32))
@@ -30,7 +31,8 @@ def test_bf16_training_attention_is_the_fp32_kernel_on_bf16_inputs(monkeypatch):
     for t in (q, k, v):
         t.grad = None
     monkeypatch.setattr(layers, "CPU_TRAIN_ATTENTION_IN_FP32", False)
-    native = layers.attention(q, k, v, mask, 0.0, training=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        native = layers.attention(q, k, v, mask, 0.0, training=True)
     torch.testing.assert_close(native, fast, atol=2e-2, rtol=2e-2)
     native.float().square().sum().backward()
     for ours, theirs in zip(fast_grads, (q.grad, k.grad, v.grad), strict=True):

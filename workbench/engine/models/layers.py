@@ -68,18 +68,21 @@ def attention(
         q.device.type == "cpu"
         and q.dtype in _REDUCED
         and torch.is_grad_enabled()
-        and (CPU_TRAIN_ATTENTION_IN_FP32)
+        and CPU_TRAIN_ATTENTION_IN_FP32
     ):
-        # The CPU flash kernel's backward is ~9x slower in bf16 than in fp32 (torch 2.13, AMX
+        # The CPU flash kernel's backward is ~5x slower in bf16 than in fp32 (torch 2.13, AMX
         # Xeon, MiniLM: 40 % of a bf16 training step, which made bf16 slower than fp32 end
-        # to end); the matmuls around it keep their bf16 speed-up. Forward-only stays bf16.
-        y = F.scaled_dot_product_attention(
-            q.float(),
-            k.float(),
-            v.float(),
-            attn_mask=mask,
-            dropout_p=dropout_p if training else 0.0,
-        ).to(q.dtype)
+        # to end); the matmuls around it keep their bf16 speed-up. Autocast would cast the
+        # fp32 inputs back to bf16 (SDPA is on its CPU lower-precision list), hence the
+        # disabled region. Forward-only (evaluation) stays bf16.
+        with torch.autocast("cpu", enabled=False):
+            y = F.scaled_dot_product_attention(
+                q.float(),
+                k.float(),
+                v.float(),
+                attn_mask=mask,
+                dropout_p=dropout_p if training else 0.0,
+            ).to(q.dtype)
     else:
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=dropout_p if training else 0.0
