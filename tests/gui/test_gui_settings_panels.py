@@ -38,7 +38,7 @@ def test_hyperparams_bad_value_is_rejected_with_a_message(qtbot):
     with pytest.raises(UserError):
         panel.values()
     lr.setText("0")
-    assert "learning_rate must be greater than 0" in panel.message.text()
+    assert "Learning rate must be greater than 0" in panel.message.text()  # the page's name
     lr.setText("5e-5")
     assert panel.message.isHidden()
     assert panel.values()["learning_rate"] == 5e-5
