@@ -236,7 +236,8 @@ class ElmoModel(nn.Module):
         B, W, _ = chars.shape
         tokens = torch.zeros(B, W, c.hidden_size, device=input_ids.device)
         tokens = tokens.to(self.char_cnn.projection.weight.dtype)
-        tokens[word_mask] = self.char_cnn(chars[word_mask])  # (B, W, P): real words only
+        # (B, W, P): real words only; under bf16 autocast the CNN's output is bf16.
+        tokens[word_mask] = self.char_cnn(chars[word_mask]).to(tokens.dtype)
         lengths = word_mask.sum(1)  # (B,)
         layers = [torch.cat([tokens, tokens], dim=-1)]  # (B, W, 2P), as ELMo doubles it
         forward, backward = tokens, reverse_within(tokens, lengths)
