@@ -3,9 +3,11 @@
 Random GPT-2-shaped models (no download): `tiny` (2 layers, 32 wide, the test model's shape)
 and `gpt2-small` (GPT-2's 124 M parameter shape: 12 layers, 768 wide, 50,257 tokens), plus
 any decoder `load_generator` can open (`--model smollm2`, a folder, a .gguf file). Greedy,
-one prompt, fp32 on the CPU unless --device says otherwise. Prints one JSON object.
+one prompt, fp32 on the CPU unless --device says otherwise; --repeats rounds of one run
+with the cache and one without, back to back in one process. Prints one JSON object.
 
     .venv/bin/python bench/generation_speed.py --shapes tiny gpt2-small --model smollm2
+    .venv/bin/python bench/generation_speed.py --shapes --model smollm2 --threads 1  # SmolLM2 only
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import time
 
 import torch
@@ -50,7 +53,6 @@ def _random_gpt2(shape: str, device: str) -> torch.nn.Module:
 
 def _time(model, tokenizer, prompt: list[int], new_tokens: int, use_cache: bool) -> dict:
     settings = GenerationSettings(max_new_tokens=new_tokens, use_cache=use_cache)
-    list(generate(model, tokenizer, prompt, GenerationSettings(max_new_tokens=2)))  # warm-up
     start = time.perf_counter()
     ids = list(generate(model, tokenizer, prompt, settings))
     seconds = time.perf_counter() - start
@@ -63,18 +65,30 @@ def _time(model, tokenizer, prompt: list[int], new_tokens: int, use_cache: bool)
     }
 
 
-def measure(name: str, model, tokenizer, prompt: list[int], new_tokens: int) -> dict:
+def measure(name: str, model, tokenizer, prompt: list[int], new_tokens: int, repeats: int) -> dict:
+    """`repeats` rounds, each a run with the cache then one without, back to back (so a change
+    in the machine's load falls on both); medians over the rounds."""
     params = sum(p.numel() for p in model.parameters())
-    runs = [_time(model, tokenizer, prompt, new_tokens, c) for c in (True, False)]
-    same = runs[0]["ids"] == runs[1]["ids"]
+    list(generate(model, tokenizer, prompt, GenerationSettings(max_new_tokens=2)))  # warm-up
+    runs = [
+        _time(model, tokenizer, prompt, new_tokens, cache)
+        for _ in range(repeats)
+        for cache in (True, False)
+    ]
+    same = all(run["ids"] == runs[0]["ids"] for run in runs)
     for run in runs:
         del run["ids"]
+    cached = [r["tokens_per_s"] for r in runs if r["cache"]]
+    uncached = [r["tokens_per_s"] for r in runs if not r["cache"]]
+    ratios = [a / b for a, b in zip(cached, uncached, strict=True)]
     return {
         "model": name,
         "parameters": params,
         "prompt_tokens": len(prompt),
         "runs": runs,
-        "speedup_with_cache": round(runs[0]["tokens_per_s"] / runs[1]["tokens_per_s"], 2),
+        "median_tokens_per_s_with_cache": statistics.median(cached),
+        "median_tokens_per_s_without_cache": statistics.median(uncached),
+        "speedup_with_cache": round(statistics.median(ratios), 2),
         "same_ids": same,
     }
 
@@ -85,6 +99,7 @@ def main() -> None:
     parser.add_argument("--model", action="append", default=[], help="a decoder to open too")
     parser.add_argument("--prompt-tokens", type=int, default=32)
     parser.add_argument("--new-tokens", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's)"
@@ -92,13 +107,16 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()[0]
     results = []
     g = torch.Generator().manual_seed(1)
     for shape in args.shapes:
         model = _random_gpt2(shape, args.device)
         vocab = SHAPES[shape]["vocab_size"]
         prompt = torch.randint(0, vocab, (args.prompt_tokens,), generator=g).tolist()
-        results.append(measure(f"random {shape}", model, _NoText(), prompt, args.new_tokens))
+        results.append(
+            measure(f"random {shape}", model, _NoText(), prompt, args.new_tokens, args.repeats)
+        )
     for source in args.model:
         from workbench.engine import load_generator
 
@@ -106,7 +124,12 @@ def main() -> None:
         prompt = generator.prompt_ids("Once upon a time, in a small village by the sea, there")
         results.append(
             measure(
-                source, generator.model, _NoText(), prompt[: args.prompt_tokens], args.new_tokens
+                source,
+                generator.model,
+                _NoText(),
+                prompt[: args.prompt_tokens],
+                args.new_tokens,
+                args.repeats,
             )
         )
     print(
@@ -115,7 +138,7 @@ def main() -> None:
                 "benchmark": "generation_speed",
                 "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                 "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-                "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+                "load_average_before_after": [round(load_before, 1), round(os.getloadavg()[0], 1)],
                 "torch": torch.__version__,
                 "threads": torch.get_num_threads(),
                 "device": args.device,

@@ -34,14 +34,15 @@ defaults of that time (`--threads 2`, batch 8 x 128, lr 2e-3, 6 minutes) made 17
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import math
+import os
 import platform
 import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -52,12 +53,13 @@ from public_data import SHARED_DATA  # noqa: E402
 from workbench.config import RunConfig  # noqa: E402
 from workbench.engine import load_generator, train  # noqa: E402
 from workbench.engine.generation.generate import GenerationSettings  # noqa: E402
+from workbench.engine.models.scratch import new_gpt2_folder  # noqa: E402
 
 SHAKESPEARE = SHARED_DATA / "tinyshakespeare" / "input.txt"
-EOS = "<|endoftext|>"
 PROMPTS = ("ROMEO:", "First Citizen:\nWe are", "KING RICHARD III:\nNow is the")
-# GPT-2's shape, scaled down: 5 layers of width 384 (6 heads), 256 positions.
-MODEL = {"n_layer": 5, "n_embd": 384, "n_head": 6, "n_positions": 256}
+# GPT-2's shape, scaled down to nanoGPT's "baby GPT": 6 layers of width 384 (6 heads), 256
+# positions; with the 1,024-token vocabulary 11.1 M parameters (10.6 M outside embeddings).
+MODEL = {"n_layer": 6, "n_embd": 384, "n_head": 6, "n_positions": 256}
 
 
 def split_text(text: str, share: float = 0.9) -> tuple[str, str]:
@@ -67,35 +69,35 @@ def split_text(text: str, share: float = 0.9) -> tuple[str, str]:
     return text[:cut].strip() + "\n", text[cut:].strip() + "\n"
 
 
-def write_scratch_folder(folder: Path, train_text: str, vocab_size: int) -> Path:
-    """config.json (GPT-2, no weights) and a byte-level BPE tokenizer trained on the text."""
-    from tokenizers import ByteLevelBPETokenizer
+def speeches_for_steps(
+    train_text: str, folder: Path, steps: int, batch: int, block: int, seed: int = 0
+) -> tuple[str, int]:
+    """A seeded random subset of the training speeches (kept in their order) whose tokens
+    fill `steps` batches of `batch` blocks of `block` tokens: one epoch over it is that many
+    steps, with the learning-rate schedule ending where the run does (stopping a whole epoch
+    early would leave the rate high). Returns the text and its token count (eos included)."""
+    import random
 
-    folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = ByteLevelBPETokenizer(add_prefix_space=False)
-    tokenizer.train_from_iterator(
-        train_text.split("\n\n"), vocab_size=vocab_size, special_tokens=[EOS]
-    )
-    tokenizer.save(str(folder / "tokenizer.json"))
-    eos = tokenizer.token_to_id(EOS)
-    config = {
-        "model_type": "gpt2",
-        "architectures": ["GPT2LMHeadModel"],
-        "vocab_size": tokenizer.get_vocab_size(),
-        "activation_function": "gelu_new",
-        "resid_pdrop": 0.0,
-        "embd_pdrop": 0.0,
-        "attn_pdrop": 0.0,
-        "layer_norm_epsilon": 1e-5,
-        "initializer_range": 0.02,
-        "bos_token_id": eos,
-        "eos_token_id": eos,
-        **MODEL,
-    }
-    (folder / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
-    settings = {"eos_token": EOS, "bos_token": EOS, "model_max_length": MODEL["n_positions"]}
-    (folder / "tokenizer_config.json").write_text(json.dumps(settings), encoding="utf-8")
-    return folder
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    speeches = [s for s in train_text.split("\n\n") if s.strip()]
+    sizes = [len(e.ids) + 1 for e in tokenizer.encode_batch(speeches)]  # + end-of-text
+    order = list(range(len(speeches)))
+    random.Random(seed).shuffle(order)
+    wanted, total, kept = steps * batch * block, 0, []
+    for index in order:
+        if total >= wanted:
+            break
+        kept.append(index)
+        total += sizes[index]
+    return "\n\n".join(speeches[i] for i in sorted(kept)) + "\n", total
+
+
+def write_scratch_folder(folder: Path, train_text: str, vocab_size: int) -> Path:
+    """config.json (GPT-2, no weights) and a byte-level BPE tokenizer fitted to the training
+    speeches, by the engine's own `new_gpt2_folder`."""
+    return new_gpt2_folder(folder, train_text.split("\n\n"), vocab_size, **MODEL)
 
 
 def unigram_baseline(config: RunConfig) -> dict:
@@ -147,78 +149,88 @@ def samples(run_dir: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=200, help="optimizer steps (one epoch)")
     parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--warmup", type=float, default=0.02, help="warmup share of the steps")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--warmup", type=float, default=0.05, help="warmup share of the steps")
+    parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--vocab-size", type=int, default=4096)
+    parser.add_argument("--vocab-size", type=int, default=1024)
     parser.add_argument(
-        "--minutes", type=float, default=6.0, help="stop training after this (0: no limit)"
+        "--valid-share",
+        type=float,
+        default=1.0,
+        help="score on this first share of the validation speeches (exploration only)",
     )
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-samples", action="store_true")
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="keep the run here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.time()
+    load_before = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="tinyshakespeare-"))
     out = args.out or work
     train_text, valid_text = split_text(SHAKESPEARE.read_text(encoding="utf-8"))
-    (work / "train.txt").write_text(train_text, encoding="utf-8")
-    (work / "valid.txt").write_text(valid_text, encoding="utf-8")
+    if args.valid_share < 1.0:
+        speeches = valid_text.split("\n\n")
+        valid_text = "\n\n".join(speeches[: max(1, int(len(speeches) * args.valid_share))])
     folder = write_scratch_folder(work / "gpt2-scratch", train_text, args.vocab_size)
+    subset, subset_tokens = speeches_for_steps(
+        train_text, folder, args.steps, args.batch_size, args.max_length
+    )
+    (work / "train.txt").write_text(subset, encoding="utf-8")
+    (work / "valid.txt").write_text(valid_text, encoding="utf-8")
     config = RunConfig(
         task="causal-lm",
         data=str(work / "train.txt"),
         eval_data=str(work / "valid.txt"),
         model=str(folder),
         output=str(out / "run"),
-        epochs=args.epochs,
+        epochs=1,
         learning_rate=args.lr,
         warmup_ratio=args.warmup,
         batch_size=args.batch_size,
         max_length=args.max_length,
         eval_every_steps=10**9,  # only the evaluation before the first step and the final one
         precision="fp32",
+        device="cpu",
     )
-    baseline = unigram_baseline(config)
-    clock = {"deadline": None}  # --minutes count from the first step
-
-    def should_stop() -> bool:
-        return clock["deadline"] is not None and time.time() > clock["deadline"]
+    # The baseline is fitted on the whole training split, not just the speeches trained on.
+    baseline = unigram_baseline(replace(config, data=str(_whole_train(work, train_text))))
 
     def on_event(event) -> None:
-        if event.kind == "run_started" and args.minutes:
-            clock["deadline"] = time.time() + args.minutes * 60
         if event.kind in ("notice", "eval") or (event.kind == "step" and event.step % 20 == 0):
             line = getattr(event, "message", None) or f"{event.kind} {event.step}"
             if event.kind == "step":
-                line += f" loss {event.loss:.3f}"
+                line += f" loss {event.loss:.3f} at {time.time() - started:.0f} s"
             print(line, file=sys.stderr, flush=True)
 
-    result = train(config, on_event=on_event, should_stop=should_stop)
+    result = train(config, on_event=on_event)
     if result.status == "failed":
         raise SystemExit(f"training failed: {result.error}")
     metrics = result.metrics
     report = {
         "benchmark": "tinyshakespeare_gpt2",
-        "date": datetime.date.today().isoformat(),
-        "machine": f"{platform.machine()} {torch.get_num_threads()} threads, "
-        f"{torch.backends.cpu.get_cpu_capability()}",
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, {torch.get_num_threads()} "
+        f"torch threads, {torch.backends.cpu.get_cpu_capability()}",
+        "load_average_before_after": [round(load_before, 1), round(os.getloadavg()[0], 1)],
         "data": f"{SHAKESPEARE} (first 90 % train, last 10 % validation)",
+        "validation_share": args.valid_share,
         "model": {
             **MODEL,
             "vocab_size": json.loads((folder / "config.json").read_text())["vocab_size"],
             "parameters": _parameters(result.run_dir),
         },  # fmt: skip
         "settings": {
-            "epochs": args.epochs,
+            "steps": args.steps,
             "learning_rate": args.lr,
             "warmup_ratio": args.warmup,
             "batch_size": args.batch_size,
-            "minutes": args.minutes,
             "max_length": args.max_length,
         },
+        "trained_tokens": subset_tokens,
+        "trained_share_of_train_split": round(subset_tokens / baseline["train_tokens"], 3),
         "status": metrics.get("status"),
         "train_steps": metrics.get("train_steps"),
         "train_seconds": round(metrics.get("train_seconds", 0.0), 1),
@@ -226,11 +238,17 @@ def main() -> None:
         "validation_loss": metrics.get("loss"),
         "validation_perplexity": metrics.get("perplexity"),
         **baseline,
-        "samples": samples(result.run_dir),
+        "samples": {} if args.no_samples else samples(result.run_dir),
         "seconds": round(time.time() - started, 1),
         "run_dir": str(result.run_dir),
     }
     print(json.dumps(report, indent=2, ensure_ascii=False))
+
+
+def _whole_train(work: Path, train_text: str) -> Path:
+    path = work / "train-all.txt"
+    path.write_text(train_text, encoding="utf-8")
+    return path
 
 
 def _parameters(run_dir: Path) -> int | None:
