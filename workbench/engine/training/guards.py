@@ -12,6 +12,14 @@ Two things end fine-tunes that need not end:
   the effective batch (and so the run's hyper-parameters) is unchanged. Each micro-batch's
   loss is scaled by its share of the batch's loss units (what the task's loss is a mean
   over: `Task.loss_units`), so the accumulated gradient equals the whole batch's.
+- Out of memory elsewhere: in the optimizer step (AdamW allocates its running averages at
+  the first step) the run stops with what AdamW needed and what would fit (no retry: a
+  half-applied update cannot be told from a whole one); in an evaluation, `EvalBatches`
+  runs it again with half the batch.
+
+Both guards live in the TrainState (`save_guards`/`restore_guards`), so a checkpoint keeps
+the bad-step streak and the micro-batch size: a resume neither runs out of memory again to
+find it nor forgets the bad steps it was in the middle of.
 """
 
 from __future__ import annotations
