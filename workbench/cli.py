@@ -2,6 +2,10 @@
 
 Bad input ends with one line on stderr that says what is wrong and what to do, and exit
 code 2; a run that fails after it started exits 1. No tracebacks for the user's mistakes.
+`train`: Ctrl+C (or SIGTERM) once stops after the current step, saves and evaluates the model
+trained so far, prints the run folder and exits 0 (the run is "stopped" and can be resumed);
+a second one aborts at once with exit 130 (143 for SIGTERM), leaving the run's last complete
+checkpoint for `--resume` and nothing half-written. Each command writes the app log.
 """
 
 from __future__ import annotations
@@ -9,10 +13,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import signal
 import sys
 import threading
-from pathlib import Path
 from typing import Any, NoReturn
 
 from workbench import __version__
@@ -252,7 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="question answering: the context (one per --text)",
     )
-    predict.add_argument("--file", help="a file with one text per line")
+    predict.add_argument(
+        "--file",
+        help="a file with one text per line (- reads standard input); answers start as it is "
+        "read, with a progress line on a terminal",
+    )
 
     generate = sub.add_parser(
         "generate",
@@ -437,9 +445,10 @@ def main(argv: list[str] | None = None) -> int:
         _log_refusal(args.command, exc)
         print(f"workbench: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # Ctrl+C outside a run (train handles its own): no traceback
+        print("\nworkbench: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
     except BrokenPipeError:  # `workbench predict … | head`: the reader has what it wanted
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
         return EXIT_OK
     except Exception as exc:  # a bug or the machine: one line here, the traceback in the log
@@ -517,23 +526,35 @@ def _train(args: argparse.Namespace) -> int:
     from workbench.engine import resume, train
 
     stop = threading.Event()
-    previous = signal.getsignal(signal.SIGINT)
+    signals: list[int] = []
+    # SIGTERM (`kill`, a logout, a job scheduler) stops a run as Ctrl+C does.
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
 
     def on_interrupt(signum, frame) -> None:
+        signals.append(signum)
         if stop.is_set():
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt  # the second: abort (every write is atomic)
         stop.set()
-        print("\nstopping after this step (Ctrl+C again to abort)…", file=sys.stderr)
+        what = "Ctrl+C" if signum == signal.SIGINT else "SIGTERM"
+        # os.write, not print: the handler may run inside the printer's own write.
+        os.write(2, f"\nstopping after this step ({what}; Ctrl+C again to abort)…\n".encode())
 
-    signal.signal(signal.SIGINT, on_interrupt)
+    for signum in previous:
+        signal.signal(signum, on_interrupt)
+    run_dirs: list[str] = []
     try:
-        printer = _logged(ProgressPrinter(sys.stderr))
-        if args.resume:
-            result = resume(args.resume, on_event=printer, should_stop=stop.is_set)
-        else:
-            result = train(config, on_event=printer, should_stop=stop.is_set)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+        try:
+            printer = _logged(ProgressPrinter(sys.stderr), run_dirs)
+            if args.resume:
+                run_dirs.append(str(args.resume))
+                result = resume(args.resume, on_event=printer, should_stop=stop.is_set)
+            else:
+                result = train(config, on_event=printer, should_stop=stop.is_set)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+    except KeyboardInterrupt:
+        return _aborted(run_dirs[-1] if run_dirs else None, signals[-1] if signals else None)
     if result.status == "failed":
         print(f"workbench: training failed: {result.error}", file=sys.stderr)
         return EXIT_FAILED
@@ -541,15 +562,43 @@ def _train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _logged(printer: ProgressPrinter):
-    """The printer, with runs started, finished and failed written to the app log too."""
+def _logged(printer: ProgressPrinter, run_dirs: list[str] | None = None):
+    """The printer, with runs started, finished and failed written to the app log too (and
+    the run folder noted in `run_dirs`, for the message of an abort)."""
     from workbench import applog
 
     def on_event(event) -> None:
+        if run_dirs is not None and getattr(event, "run_dir", None):
+            run_dirs.append(str(event.run_dir))
         applog.log_event(event)
         printer(event)
 
     return on_event
+
+
+def _aborted(run_dir: str | None, signum: int | None) -> int:
+    """A second Ctrl+C (or SIGTERM): one line saying what is left, exit 128 + the signal.
+    Every file of a run is written atomically and staging folders are removed on the way
+    out, so the folder holds its last complete checkpoint and nothing half-written."""
+    from workbench import applog
+    from workbench.engine import resume_status
+
+    signum = signum or signal.SIGINT
+    if run_dir is None:
+        message = "aborted before the run folder was made; nothing was written"
+    else:
+        status = resume_status(run_dir)
+        if status.get("resumable"):
+            message = (
+                f"aborted; {run_dir} keeps its checkpoint of step {status.get('step')}: continue "
+                f"with `workbench train --resume {run_dir}`"
+            )
+        else:
+            message = f"aborted; {run_dir} has no checkpoint to resume from, so train again"
+    applog.logger.warning("workbench train %s (signal %d)", message, signum)
+    print(f"{chr(13) + chr(27) + '[K' if sys.stderr.isatty() else ''}workbench: {message}",
+          file=sys.stderr)  # fmt: skip
+    return 128 + signum
 
 
 def _check_resume_alone(args: argparse.Namespace) -> None:
@@ -579,19 +628,22 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    texts = list(args.text)
-    if args.file:
-        path = Path(args.file)
-        try:
-            texts += [
-                line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
-            ]
-        except FileNotFoundError:
-            raise UserError(f"text file {path} does not exist; check the path") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UserError(
-                f"cannot read {path}: {exc}; give a UTF-8 text file, one text per line"
-            ) from None
+    from workbench.text_lines import open_text_file, text_chunks
+
+    handle, size = open_text_file(args.file) if args.file else (None, None)
+    try:
+        if handle is not None and args.text_pair is None and args.context is None:
+            return _predict_streamed(args, handle, size)
+        texts = list(args.text)  # pairs and contexts are counted against every text
+        if handle is not None:
+            texts += [text for chunk, _ in text_chunks(handle, args.file) for text in chunk]
+        return _predict_all(args, texts)
+    finally:
+        if handle is not None and handle is not sys.stdin.buffer:
+            handle.close()
+
+
+def _predict_all(args: argparse.Namespace, texts: list[str]) -> int:
     if not texts:
         raise UserError('nothing to predict; give --text "..." (repeatable) or --file FILE')
     for flag, extra in (("--text-pair", args.text_pair), ("--context", args.context)):
@@ -599,6 +651,41 @@ def _predict(args: argparse.Namespace) -> int:
             raise UserError(
                 f"give one {flag} per --text ({len(texts)} texts, {len(extra)} {flag} values)"
             )
+    predictor = _load_predictor_for(args)
+    _note_invisible(texts, 1)
+    for prediction in predictor.predict(texts, text_pairs=args.text_pair, contexts=args.context):
+        print(json.dumps(prediction, ensure_ascii=False))
+    return EXIT_OK
+
+
+def _predict_streamed(args: argparse.Namespace, handle, size: int | None) -> int:
+    """--file without pairs: answers chunk by chunk as the file is read (a 10,000-line file
+    starts answering at once, in the memory of one chunk), a progress line on a terminal."""
+    import itertools
+
+    from workbench.text_lines import LineProgress, text_chunks
+
+    predictor = _load_predictor_for(args)
+    progress = LineProgress(sys.stderr, size)
+    chunks = text_chunks(handle, args.file)
+    given = [(list(args.text), 0)] if args.text else []
+    count = 0
+    for texts, done in itertools.chain(given, chunks):
+        if not all(map(_visible, texts)):
+            progress.clear()  # the notes get lines of their own
+        _note_invisible(texts, count + 1)
+        for prediction in predictor.predict(texts):
+            sys.stdout.write(json.dumps(prediction, ensure_ascii=False) + "\n")
+        sys.stdout.flush()  # a pipe's reader gets each chunk's answers now
+        count += len(texts)
+        progress.update(count, done)
+    progress.finish(count)
+    if not count:
+        raise UserError('nothing to predict; give --text "..." (repeatable) or --file FILE')
+    return EXIT_OK
+
+
+def _load_predictor_for(args: argparse.Namespace):
     from workbench.engine import load_predictor
 
     predictor = load_predictor(args.run)
@@ -608,16 +695,17 @@ def _predict(args: argparse.Namespace) -> int:
         if given.get(need) is None:
             flag = "--" + need.replace("_", "-")
             raise UserError(f"this {predictor.task} model needs {flag} for each --text")
-    for number, text in enumerate(texts, 1):
+    return predictor
+
+
+def _note_invisible(texts: list[str], first_number: int) -> None:
+    for number, text in enumerate(texts, first_number):
         if not _visible(text):
             print(
                 f"workbench: note: text {number} is empty or has only invisible characters; "
                 "its prediction is the model's guess for no text",
                 file=sys.stderr,
             )
-    for prediction in predictor.predict(texts, text_pairs=args.text_pair, contexts=args.context):
-        print(json.dumps(prediction, ensure_ascii=False))
-    return EXIT_OK
 
 
 def _visible(text: str) -> bool:
