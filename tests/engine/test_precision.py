@@ -8,16 +8,37 @@ from workbench.engine.training import precision as precision_module
 from workbench.engine.training.precision import pick_precision
 
 
-def test_auto_on_cpu_takes_fp32_when_bf16_is_slower(monkeypatch):
-    monkeypatch.setattr(precision_module, "cpu_bf16_speedup", lambda: 0.02)
-    assert pick_precision("auto", torch.device("cpu")).name == "fp32"
+def test_auto_on_cpu_takes_fp32_without_amx(monkeypatch):
+    monkeypatch.setattr(precision_module, "cpu_has_amx_bf16", lambda: False)
+    monkeypatch.setattr(precision_module, "cpu_bf16_speedup", lambda: 55.7)  # not consulted
+    chosen = pick_precision("auto", torch.device("cpu"))
+    assert chosen.name == "fp32" and "no AMX" in chosen.reason
+
+
+def test_auto_on_cpu_takes_bf16_with_amx(monkeypatch):
+    monkeypatch.setattr(precision_module, "cpu_has_amx_bf16", lambda: True)
+    monkeypatch.setattr(precision_module, "cpu_bf16_speedup", lambda: 0.5)  # not consulted
+    chosen = pick_precision("auto", torch.device("cpu"))
+    assert chosen.name == "bf16" and "AMX" in chosen.reason and chosen.pad_multiple == 16
 
 
 def test_auto_on_cpu_decides_the_same_way_whatever_a_timing_says(monkeypatch):
     # Under load a matmul probe measured 0.94x, 1.10x and >1.5x on one CPU; the choice must not flip.
+    first = pick_precision("auto", torch.device("cpu"))
     for measured in (0.02, 0.94, 1.10, 55.7):
         monkeypatch.setattr(precision_module, "cpu_bf16_speedup", lambda m=measured: m)
-        assert pick_precision("auto", torch.device("cpu")).name == "fp32"
+        assert pick_precision("auto", torch.device("cpu")) == first
+
+
+def test_amx_is_read_from_the_cpu_flags():
+    try:
+        flags = open("/proc/cpuinfo", encoding="utf-8").read().split()
+    except OSError:
+        flags = []
+    expected = {"amx_bf16", "amx_tile"} <= set(flags)
+    if expected and hasattr(torch._C._cpu, "_init_amx"):
+        expected = bool(torch._C._cpu._init_amx())  # the kernel lets the process use them
+    assert precision_module.cpu_has_amx_bf16() is expected
 
 
 def test_bf16_asked_for_pads_to_few_shapes():
@@ -40,3 +61,15 @@ def test_explicit_choices_are_respected_and_fp16_on_cpu_is_refused():
     assert pick_precision("bf16", torch.device("cpu")).name == "bf16"
     with pytest.raises(UserError, match="fp16 is not supported on the CPU"):
         pick_precision("fp16", torch.device("cpu"))
+
+
+def test_the_choice_and_its_reason_reach_the_log_and_the_results(trained_run):
+    """A user (or a benchmark) must see which precision `auto` chose and why."""
+    import json
+
+    results = json.loads((trained_run / "eval_results.json").read_text(encoding="utf-8"))
+    chosen = pick_precision("auto", torch.device("cpu"))
+    assert results["precision"] == chosen.name
+    assert results["precision_reason"] == chosen.reason and chosen.reason
+    log = (trained_run / "log.txt").read_text(encoding="utf-8")
+    assert f"precision {chosen.name} on cpu: {chosen.reason}" in log

@@ -1,9 +1,13 @@
-"""Device and precision choice: `auto` never picks a slow bf16.
+"""Device and precision choice: `auto` never picks a slow bf16, and never flips with load.
 
-On CPUs without native bf16 (AVX2 only) a bf16 matmul runs ~60x slower than fp32, and even
-with native bf16 (AVX-512, AMX) autocast's casts and many distinct shapes made whole training
-steps slower; so on the CPU `auto` is fp32, decided the same way whatever else the machine
-runs. `cpu_bf16_speedup` remains as a probe for benchmarks.
+On a CPU `auto` decides from what the CPU is, not from a timing (a small probe flipped
+with machine load): bf16 where the CPU has AMX bf16 matrix units, fp32 everywhere else.
+On AMX a bf16 MiniLM training step ran 1.67x faster than fp32 (CPU time; 1.73x wall;
+10 interleaved steps of bench/step_levers.py, 2026-12-01) once attention's flash kernel ran
+in fp32: its bf16 backward is ~5x slower than fp32, and with it bf16 was 0.97x (see
+models/layers.py). Without AMX bf16 measured slower
+(~0.02x on AVX2; on AVX-512 BF16 fast only at fixed shapes). `cpu_bf16_speedup` remains
+as a probe for benchmarks.
 """
 
 from __future__ import annotations
@@ -75,13 +79,33 @@ def pick_precision(requested: str, device: torch.device) -> Precision:
     if device.type == "mps":
         return Precision("fp32", device, "MPS is most reliable in fp32")
     # Not a timing: a probe flipped with machine load (the same config chose fp32 in two
-    # runs and bf16 in a third), and a matmul probe does not predict a training step. Measured
-    # end to end, bf16 autocast trained slower than fp32 on every CPU kind we met: 0.65x on an
-    # AMX Xeon (whose bf16 matmuls are faster), ~0.05x on AVX-512 with length-grouped shapes,
-    # ~0.02x on AVX2. So `auto` is fp32 on every CPU; --precision bf16 is there to try.
-    return Precision(
-        "fp32", device, "bf16 autocast trains slower than fp32 on CPUs; fp32 is faster here"
-    )
+    # runs and bf16 in a third), and a matmul probe does not predict a training step.
+    if cpu_has_amx_bf16():
+        return Precision("bf16", device, AMX_REASON)
+    return Precision("fp32", device, NO_AMX_REASON)
+
+
+AMX_REASON = (
+    "this CPU has AMX bf16 matrix units: a bf16 training step runs ~1.7x faster than fp32 here"
+)
+NO_AMX_REASON = (
+    "this CPU has no AMX bf16 units, where bf16 autocast trains slower than fp32; fp32 is faster"
+)
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_amx_bf16() -> bool:
+    """Whether the CPU has AMX bf16 tiles that PyTorch can use (Linux: /proc/cpuinfo flags,
+    and the kernel lets the process use the tiles). Elsewhere False: fp32 is the safe side."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            flags = next((line for line in handle if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    if "amx_bf16" not in flags or "amx_tile" not in flags:
+        return False
+    init_amx = getattr(torch._C._cpu, "_init_amx", None)  # asks the kernel for the tiles
+    return bool(init_amx()) if init_amx is not None else True
 
 
 @functools.lru_cache(maxsize=1)
