@@ -424,6 +424,14 @@ _TIED_EMBEDDINGS = {
     "model.decoder.embed_tokens.weight": "model.shared.weight",
 }
 
+# LoRA presets (engine/peft/): suffixes inside a layer, matching the decoder's
+# cross-attention (encoder_attn) as well as self-attention, as `peft`'s BART default does.
+BART_LORA_TARGETS = {
+    "default": ("q_proj", "v_proj"),
+    "attention": ("q_proj", "k_proj", "v_proj", "out_proj"),
+    "all": ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"),
+}
+
 FAMILY = Family(
     name="bart",
     model_types=("bart",),
@@ -455,9 +463,13 @@ FAMILY = Family(
         "eos": "</s>",
     },
     expected_shapes=expected_shapes,
+    # Two stacks: --freeze-layers N freezes the encoder's bottom N layers and the decoder's
+    # bottom N; LoRA and gradient checkpointing reach the layers of both.
+    layer_stacks=("model.encoder.layers.", "model.decoder.layers."),
     embedding_prefixes=(
         "model.shared.",
         "model.encoder.embed_positions.",
         "model.decoder.embed_positions.",
     ),
+    lora_targets=BART_LORA_TARGETS,
 )

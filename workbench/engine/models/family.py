@@ -95,12 +95,16 @@ class Family:
     `backbone_prefix` (None: a key that must be absent, such as a layer past the config's
     count). `engine/models/checks.py` compares them with the weight headers (no weights
     read), so a config.json that disagrees with its weights fails before any work."""
-    # Parameter-efficient fine-tuning (engine/peft/) reads these three; nothing else names them.
+    # Parameter-efficient fine-tuning (engine/peft/) reads these four; nothing else names them.
     layers_prefix: str = ""
     """Where the transformer layers sit in a head model ("bert.encoder.layer."): layer i's
     weights start with f"{layers_prefix}{i}.", and the prefix minus its dot names the
     nn.ModuleList. Freezing the bottom N layers, LoRA's reach and gradient checkpointing
     need it; "" means the family does not support them."""
+    layer_stacks: tuple[str, ...] = ()
+    """Encoder-decoders: one `layers_prefix` per stack, used instead of it (T5's
+    "encoder.block.", "decoder.block."; the prefixes of every head may be listed: those a
+    head model lacks are skipped). The bottom N layers are then each stack's bottom N."""
     embedding_prefixes: tuple[str, ...] = ()
     """Key prefixes of the input embeddings ("bert.embeddings."): --freeze-embeddings."""
     lora_targets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

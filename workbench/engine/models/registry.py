@@ -321,6 +321,12 @@ def describe_model(name: str | Path) -> dict[str, Any]:
     layers = (
         config.get("num_hidden_layers") or config.get("n_layers") or config.get("num_layers")
     ) or config.get("n_layer", 0)
+    if config.get("encoder_layers") or config.get("num_decoder_layers"):
+        # Encoder-decoders (BART; T5's num_layers is its encoder's): the deepest stack, what
+        # --freeze-layers can reach (it freezes that many in each stack).
+        stacks = ("encoder_layers", "decoder_layers", "num_layers", "num_decoder_layers")
+        counts = [v for k in stacks if isinstance(v := config.get(k), int)]
+        layers = max(counts, default=layers)
     return {
         "name": DEFAULT_MODEL_LABEL
         if is_default(name)

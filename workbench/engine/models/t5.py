@@ -589,6 +589,14 @@ _TIED_EMBEDDINGS = {
     "decoder.embed_tokens.weight": "shared.weight",
 }
 
+# LoRA presets (engine/peft/): suffixes inside a block, matching self- and cross-attention
+# alike, as `peft`'s own T5 default ("q", "v") does.
+T5_LORA_TARGETS = {
+    "default": ("q", "v"),
+    "attention": ("q", "k", "v", "o"),
+    "all": ("q", "k", "v", "o", "wi", "wi_0", "wi_1", "wo"),
+}
+
 FAMILY = Family(
     name="t5",
     model_types=("t5",),
@@ -621,5 +629,16 @@ FAMILY = Family(
     uses_token_type_ids=False,
     special_tokens={"pad": "<pad>", "eos": "</s>", "unk": "<unk>"},
     expected_shapes=expected_shapes,
+    # Two stacks: --freeze-layers N freezes the encoder's bottom N blocks and the decoder's
+    # bottom N (block 0 of each holds its stack's relative position table, frozen with it);
+    # LoRA and gradient checkpointing reach the blocks of both. The generation head's keys
+    # have no prefix, the classifier's sit under "transformer." (only the head's are used).
+    layer_stacks=(
+        "encoder.block.",
+        "decoder.block.",
+        "transformer.encoder.block.",
+        "transformer.decoder.block.",
+    ),
     embedding_prefixes=("shared.", "transformer.shared."),
+    lora_targets=T5_LORA_TARGETS,
 )

@@ -73,15 +73,26 @@ def lora_alpha(config: RunConfig) -> float:
     return 2.0 * config.lora_rank
 
 
-def layer_count(model: nn.Module, family: Family) -> int:
-    """How many transformer layers the model has (0 when the family declares none)."""
-    if not family.layers_prefix:
-        return 0
-    pattern = re.compile(re.escape(family.layers_prefix) + r"(\d+)\.")
+def layer_stacks(model: nn.Module, family: Family) -> list[str]:
+    """The layer prefixes of this head model: the family's `layer_stacks` that it has (an
+    encoder-decoder's encoder and decoder), else its `layers_prefix`; [] when none."""
+    prefixes = family.layer_stacks or ((family.layers_prefix,) if family.layers_prefix else ())
+    modules = {name for name, _ in model.named_modules()}
+    return [p for p in prefixes if p.rstrip(".") in modules]
+
+
+def stack_layer_count(model: nn.Module, prefix: str) -> int:
+    pattern = re.compile(re.escape(prefix) + r"(\d+)\.")
     indices = {
         int(m.group(1)) for name, _ in model.named_parameters() if (m := pattern.match(name))
     }
     return len(indices)
+
+
+def layer_count(model: nn.Module, family: Family) -> int:
+    """How many transformer layers the model has (0 when the family declares none); of an
+    encoder-decoder, its deepest stack's (what --freeze-layers can reach)."""
+    return max((stack_layer_count(model, p) for p in layer_stacks(model, family)), default=0)
 
 
 def target_suffixes(family: Family, targets: str) -> tuple[str, ...]:
@@ -111,19 +122,21 @@ def _matches(name: str, suffix: str) -> bool:
 def lora_target_names(model: nn.Module, family: Family, targets: str) -> list[str]:
     """The linear layers inside the transformer layers whose names end with a target suffix."""
     suffixes = target_suffixes(family, targets)
+    stacks = tuple(layer_stacks(model, family))
     names = [
         name
         for name, module in model.named_modules()
         if takes_lora(module)
-        and name.startswith(family.layers_prefix)
+        and name.startswith(stacks)
         and any(_matches(name, s) for s in suffixes)
     ]
     if not names:
         inside = sorted(
             {
-                name[len(family.layers_prefix) :].split(".", 1)[-1]
+                name[len(stack) :].split(".", 1)[-1]
                 for name, module in model.named_modules()
-                if takes_lora(module) and name.startswith(family.layers_prefix)
+                for stack in stacks
+                if takes_lora(module) and name.startswith(stack)
             }
         )
         raise UserError(
@@ -139,7 +152,7 @@ def check_settings(config: RunConfig, family: Family, model: nn.Module) -> None:
     if not uses_parameter_efficiency(config):
         return
     needs_layers = config.lora_rank or config.freeze_layers or config.gradient_checkpointing
-    if needs_layers and not family.layers_prefix:
+    if needs_layers and not layer_stacks(model, family):
         flag = (
             "--lora-rank"
             if config.lora_rank
@@ -204,7 +217,13 @@ def apply_parameter_efficiency(
             add_lora(model, names, config.lora_rank, lora_alpha(config), config.lora_dropout)
     else:
         frozen = tuple(family.embedding_prefixes) if config.freeze_embeddings else ()
-        frozen += tuple(f"{family.layers_prefix}{i}." for i in range(config.freeze_layers))
+        # An encoder-decoder freezes the bottom N of each stack (encoder and decoder);
+        # a stack with fewer layers freezes whole.
+        frozen += tuple(
+            f"{stack}{i}."
+            for stack in layer_stacks(model, family)
+            for i in range(config.freeze_layers)
+        )
         for name, param in params.items():
             if name.startswith(frozen) and name not in new:
                 param.requires_grad_(False)
@@ -234,9 +253,9 @@ def enable_gradient_checkpointing(model: nn.Module, family: Family) -> None:
     activations instead of all of them, for about a third more compute. Module names and
     state-dict keys are unchanged (the layer's forward is replaced, as a bound method, so
     a deep copy rebinds it to the copy)."""
-    layers = model.get_submodule(family.layers_prefix.rstrip("."))
-    for layer in layers.children():
-        layer.forward = types.MethodType(_checkpointed_forward, layer)
+    for stack in layer_stacks(model, family):
+        for layer in model.get_submodule(stack.rstrip(".")).children():
+            layer.forward = types.MethodType(_checkpointed_forward, layer)
 
 
 def estimate_counts(
@@ -259,5 +278,22 @@ def estimate_counts(
     with torch.device("meta"):
         built = head.build(family.config_from_dict(raw), num_outputs)
         fresh = [n for n, _ in built.named_parameters() if n.startswith(head.new_prefixes)]
+        kept = _pretrained_lm_head(folder, head_kind, family)
+        fresh = [n for n in fresh if n not in kept]
         counts = apply_parameter_efficiency(built, family, head, config, fresh)
     return {"trainable": counts.trainable, "total": counts.total}
+
+
+def _pretrained_lm_head(folder: Any, head_kind: str, family: Family) -> set[str]:
+    """The LM head weights the checkpoint holds (names as in the head model), which a
+    generative run keeps and, under LoRA, freezes — an untied head (T5 v1.1, Llama) is
+    not new. From the weight headers; a classifier's head is always counted new."""
+    from workbench.engine.models.checks import find_weights, weight_shapes
+    from workbench.engine.models.family import CAUSAL_LM, SEQ2SEQ_LM
+    from workbench.engine.models.registry import has_weights
+
+    if head_kind not in (CAUSAL_LM, SEQ2SEQ_LM) or not has_weights(folder):
+        return set()
+    keys = set(weight_shapes(find_weights(folder)))
+    prefix = family.backbone_prefix
+    return keys | {f"{prefix}{k}" for k in keys}
