@@ -7,7 +7,8 @@ labels and the inputs a prediction takes), so the Playground can offer the right
 `predict` takes a dict of inputs ({"text": [...], "text_pair": [...]}).
 
 Generative models also stream: `generate(prompt, settings)` runs the engine's generator
-(`engine.load_generator`, loaded on the same thread the first time) and sends each new piece
+(over the predictor's own model when it generates, so it is loaded once; else
+`engine.load_generator`, on the same thread the first time) and sends each new piece
 of text with `sig_piece`, then `sig_generated` with the whole result. `stop_generation()`
 sets a flag the generator reads before every token, so it ends within a token. Any object
 with `start(prompt, GenerationSettings, should_stop=...)` returning an iterable of text
@@ -135,6 +136,16 @@ class PredictorWorker(QObject):
         else:
             self.sig_predicted.emit(request_id, list(results))
 
+    def _shared_generator(self) -> Any:
+        """A generator over the predictor's own model when that model generates (a causal-LM
+        or seq2seq run): the weights are loaded once, not once more for generating. None for
+        a classifier, or a predictor that is not the engine's: `generator_fn` loads one."""
+        from workbench.engine.generation.generate import Generator
+        from workbench.engine.trained import TrainedModel
+
+        trained = getattr(self._predictor, "trained", None)
+        return Generator.from_trained(trained) if isinstance(trained, TrainedModel) else None
+
     @Slot(int, str, object, object)
     def generate(
         self, request_id: int, prompt: str, settings: object, stop: threading.Event
@@ -148,7 +159,7 @@ class PredictorWorker(QObject):
             if self._predictor is None:
                 raise RuntimeError("no model is loaded")  # a failed load was reported
             if self._generator is None:
-                self._generator = self._load_generator(self._source)
+                self._generator = self._shared_generator() or self._load_generator(self._source)
             chosen = GenerationSettings(**dict(settings))  # type: ignore[call-overload]
             generation = self._generator.start(prompt, chosen, should_stop=stop.is_set)
             for piece in generation:

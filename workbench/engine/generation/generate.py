@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import torch
 
     from workbench.engine.tokenizer import TextTokenizer
+    from workbench.engine.trained import TrainedModel
 
 _CONTEXT_TOKENS = 8  # prompt tokens decoded before the new ones, so spacing comes out right
 
@@ -325,6 +326,16 @@ class Generation:
             yield rest
 
 
+def _generation_tokenizer(folder: Path) -> tuple[TextTokenizer, int | None]:
+    """The folder's tokenizer without a run's cut, and the model's own context length
+    (None when the tokenizer names none)."""
+    from workbench.engine.tokenizer import TextTokenizer
+
+    unlimited = 1 << 30
+    tokenizer = TextTokenizer.from_folder(folder, max_length=unlimited)
+    return tokenizer, tokenizer.max_length if tokenizer.max_length < unlimited else None
+
+
 @dataclass
 class Generator:
     """A causal-LM (or encoder-decoder) model with its tokenizer, ready to continue prompts
@@ -344,7 +355,6 @@ class Generator:
         from workbench.engine.models.family import CAUSAL_LM, SEQ2SEQ_LM
         from workbench.engine.models.loading import build_model
         from workbench.engine.models.registry import family_for, read_config, resolve_model
-        from workbench.engine.tokenizer import TextTokenizer
         from workbench.engine.training.precision import pick_device
 
         folder = resolve_model(source)  # a folder, a run, a .gguf file or a bundled name
@@ -358,10 +368,27 @@ class Generator:
             )
         loaded = build_model(folder, kind, 0)
         model = loaded.model.to(pick_device(device)).eval()
-        unlimited = 1 << 30
-        tokenizer = TextTokenizer.from_folder(folder, max_length=unlimited)
-        max_context = tokenizer.max_length if tokenizer.max_length < unlimited else None
+        tokenizer, max_context = _generation_tokenizer(folder)
         return cls(model, tokenizer, folder, max_context, encoder_decoder=kind == SEQ2SEQ_LM)
+
+    @classmethod
+    def from_trained(cls, trained: TrainedModel) -> Generator | None:
+        """A generator over a model already loaded for prediction (the Playground's), so its
+        weights are not loaded a second time; None when its head does not generate (a
+        classifier: `load` builds the family's generative head instead)."""
+        from workbench.engine.models.family import CAUSAL_LM, SEQ2SEQ_LM
+
+        kind = trained.task.head_for(trained.meta)
+        if kind not in (CAUSAL_LM, SEQ2SEQ_LM):
+            return None
+        tokenizer, max_context = _generation_tokenizer(trained.folder)
+        return cls(
+            trained.model.eval(),
+            tokenizer,
+            trained.folder,
+            max_context,
+            encoder_decoder=kind == SEQ2SEQ_LM,
+        )
 
     def chat_prompt(self, prompt: str) -> str:
         """The prompt as a user's turn in the model's chat template (UserError without one)."""
