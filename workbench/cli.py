@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import json
 import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Any, NoReturn
 
 from workbench import __version__
@@ -555,6 +557,10 @@ def _train(args: argparse.Namespace) -> int:
                 signal.signal(signum, handler)
     except KeyboardInterrupt:
         return _aborted(run_dirs[-1] if run_dirs else None, signals[-1] if signals else None)
+    except OSError as exc:  # even the failure could not be recorded: the disk is full
+        if exc.errno not in _NO_SPACE:
+            raise
+        return _no_space(run_dirs[-1] if run_dirs else None, exc)
     if result.status == "failed":
         print(f"workbench: training failed: {result.error}", file=sys.stderr)
         return EXIT_FAILED
@@ -574,6 +580,41 @@ def _logged(printer: ProgressPrinter, run_dirs: list[str] | None = None):
         printer(event)
 
     return on_event
+
+
+_NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG}
+
+
+def _no_space(run_dir: str | None, exc: OSError) -> int:
+    """A run stopped by a full disk (or a file size limit) where even its log could not be
+    written: what a checkpoint needs, what is free, and what was kept. Exit 1."""
+    import shutil
+
+    from workbench import applog
+    from workbench.engine import resume_status
+
+    applog.log_exception(f"workbench train ({run_dir})", exc)
+    if run_dir is None:
+        print(f"workbench: training failed: {exc.strerror}; free some space", file=sys.stderr)
+        return EXIT_FAILED
+    status = resume_status(run_dir)
+    step = status.get("step") if status.get("resumable") else None
+    newest = Path(run_dir) / "checkpoints" / f"step-{step}"
+    need = sum(f.stat().st_size for f in newest.rglob("*") if f.is_file()) if step else 0
+    free = shutil.disk_usage(run_dir).free
+    if exc.errno == errno.EFBIG:
+        what = "a file of the run is larger than this process may write (see `ulimit -f`)"
+    else:
+        what = f"the disk is full ({free / 2**20:,.1f} MB free where {run_dir} is)"
+    if step:
+        kept = (
+            f"a checkpoint needs {need / 2**20:,.1f} MB; the checkpoint of step {step} is "
+            f"intact, so free some space and continue with `workbench train --resume {run_dir}`"
+        )
+    else:
+        kept = "no checkpoint was saved yet, so free some space and train again"
+    print(f"workbench: training failed: {what}; {kept}", file=sys.stderr)
+    return EXIT_FAILED
 
 
 def _aborted(run_dir: str | None, signum: int | None) -> int:
