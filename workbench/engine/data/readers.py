@@ -7,6 +7,8 @@ What was detected is said in `frame.attrs["notices"]`, so a wrong guess can be s
 
 from __future__ import annotations
 
+import csv
+import io
 import stat
 from pathlib import Path
 
@@ -98,6 +100,86 @@ def load_table(path: str | Path, header: str = "auto") -> pd.DataFrame:
         raise UserError(f"{path.name} has no rows; add examples to it")
     frame.columns = [str(c) for c in frame.columns]
     frame.attrs["notices"] = notices
+    return frame
+
+
+PREVIEW_ROWS = 1000
+PREVIEW_WHOLE_BYTES = 16 * 2**20  # files up to this size are read whole
+
+
+class _CountingReader(io.RawIOBase):
+    """A file's bytes with a count of how many were read (what a preview cost)."""
+
+    def __init__(self, handle) -> None:
+        self._handle = handle
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._handle.readinto(buffer)
+        self.count += n or 0
+        return n
+
+
+def preview_table(path: str | Path, header: str = "auto", rows: int = PREVIEW_ROWS) -> pd.DataFrame:
+    """The first `rows` rows of a data file, for a preview and the column guess, reading only
+    as much of a CSV/TSV or JSON Lines file as those rows take (a 300 MB file is not read
+    whole); other formats are read by `load_table`. `frame.attrs["bytes_read"]` says how much
+    was read and `frame.attrs["complete"]` whether that was the whole file."""
+    path = Path(path).expanduser()
+    suffix = path.suffix.lower()
+    streamable = suffix in (".csv", ".tsv", ".jsonl")
+    if not streamable or not path.is_file() or not stat.S_ISREG(path.stat().st_mode):
+        frame = load_table(path, header)
+        frame.attrs.update(bytes_read=None, complete=True)
+        return frame
+    size = path.stat().st_size
+    if size <= PREVIEW_WHOLE_BYTES:  # small: read as training reads it, every check included
+        frame = load_table(path, header)
+        frame.attrs.update(bytes_read=size, complete=True)
+        return frame
+    notices: list[str] = []
+    with open(path, "rb") as raw:
+        counted = _CountingReader(raw)
+        buffered = io.BufferedReader(counted, buffer_size=65536)
+        try:
+            if suffix == ".jsonl":
+                lines = [line for _, line in zip(range(rows), buffered, strict=False)]
+                frame = pd.read_json(io.BytesIO(b"".join(lines)), lines=True, dtype=False)
+            else:
+                layout = sniff_csv(path)
+                wanted = _HEADER.get(header)
+                use_header = layout.has_header if wanted is None else wanted
+                frame = pd.read_csv(
+                    io.TextIOWrapper(buffered, encoding="utf-8-sig", newline=""),
+                    sep=layout.delimiter,
+                    header=0 if use_header else None,
+                    keep_default_na=False,
+                    na_values=[""],
+                    quoting=csv.QUOTE_MINIMAL if layout.quoted else csv.QUOTE_NONE,
+                    nrows=rows,  # pandas reads blocks of 256 KB until it has them
+                )
+                if not use_header:
+                    frame.columns = [f"column_{i}" for i in range(1, len(frame.columns) + 1)]
+        except UserError:
+            raise
+        except UnicodeDecodeError:
+            raise UserError(not_utf8_message(path)) from None
+        except (ValueError, pd.errors.ParserError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(f"cannot read {path.name} as {suffix[1:]}: {first}") from None
+    if frame.empty or len(frame.columns) == 0:
+        raise UserError(f"{path.name} has no rows; add examples to it")
+    frame.columns = [str(c) for c in frame.columns]
+    complete = counted.count >= size and len(frame) < rows
+    if not complete:
+        notices.append(
+            f"showing the first {len(frame):,} rows of {path.name} ({size / 2**20:,.0f} MB); "
+            "training reads all of it"
+        )
+    frame.attrs.update(notices=notices, bytes_read=counted.count, complete=complete)
     return frame
 
 

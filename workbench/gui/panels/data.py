@@ -49,6 +49,7 @@ from workbench import engine
 from workbench.config import DEFAULT_MODEL, RunConfig
 from workbench.engine.data import SUPPORTED_SUFFIXES, label_counts, load_table
 from workbench.engine.data.conll import looks_like_conll
+from workbench.engine.data.readers import preview_table
 from workbench.gui import settings as ui_settings
 from workbench.gui.task_list import tasks_by_name
 from workbench.gui.tasks import Task, run_task
@@ -199,8 +200,9 @@ def read_table_info(
     path: str, header: str = "auto", task: str = "text-classification", suggest: bool = True
 ) -> TableInfo:
     """Read the file, ask the engine which task its shape suggests, and guess the roles of
-    that task (or of `task`, when nothing is suggested)."""
-    frame = load_table(path, header)
+    that task (or of `task`, when nothing is suggested). A big CSV/TSV or JSON Lines file
+    is previewed from its first rows (its notice says so); training reads all of it."""
+    frame = preview_table(path, header)
     delimited = is_delimited(path) if Path(path).is_file() else False
     has_header = None
     if delimited:
@@ -221,7 +223,10 @@ def diagnose_data(
     values: dict[str, object], frame: pd.DataFrame | None, eval_frame: pd.DataFrame | None
 ) -> dict:
     """The data doctor's report on the RunConfig made of `values` (frames already read are
-    passed on, so no file is read twice)."""
+    passed on, so no file is read twice; a preview of a big file's first rows is not: the
+    doctor reads the whole file)."""
+    if frame is not None and not frame.attrs.get("complete", True):
+        frame = None
     return engine.diagnose(RunConfig.from_dict(values), frame=frame, eval_frame=eval_frame)
 
 
