@@ -543,6 +543,8 @@ def _train(args: argparse.Namespace) -> int:
 
     for signum in previous:
         signal.signal(signum, on_interrupt)
+    if not args.resume and sys.stderr.isatty():  # a pipe or a log gets no extra line
+        _say_big_data(config, sys.stderr)
     run_dirs: list[str] = []
     try:
         try:
@@ -566,6 +568,23 @@ def _train(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     print(result.run_dir)
     return EXIT_OK
+
+
+def _say_big_data(config: RunConfig, stream) -> None:
+    """Reading and tokenising a big file takes minutes before the first step: say so."""
+    from workbench.engine.data.readers import PREVIEW_WHOLE_BYTES
+
+    for name in (config.data, config.eval_data):
+        try:
+            size = Path(name).expanduser().stat().st_size if name else 0
+        except OSError:
+            continue  # prepare says what is wrong with it
+        if size > PREVIEW_WHOLE_BYTES:
+            print(
+                f"reading {Path(name).name} ({size / 2**20:,.0f} MB) and tokenising it before the "
+                "first step; a big file takes a while",
+                file=stream,
+            )
 
 
 def _logged(printer: ProgressPrinter, run_dirs: list[str] | None = None):

@@ -67,3 +67,17 @@ def test_a_big_file_that_is_broken_early_is_refused_from_the_preview(tmp_path):
     path.write_bytes(content[:200] + b"\xff\xfe" + content[200:])  # not UTF-8 near the top
     with pytest.raises(UserError, match=r"bad\.csv: it is not UTF-8 text"):
         preview_table(path)
+
+
+def test_train_says_on_a_terminal_that_a_big_file_takes_a_while(big_csv, tmp_path):
+    import io
+
+    from workbench.cli import _say_big_data
+    from workbench.config import RunConfig
+
+    said = io.StringIO()
+    _say_big_data(RunConfig(data=str(big_csv), eval_data=str(tmp_path / "gone.csv")), said)
+    assert said.getvalue() == (
+        "reading big.csv (30 MB) and tokenising it before the first step; a big file takes a "
+        "while\n"
+    )
