@@ -2,7 +2,8 @@
 fills up mid-run (another program takes the last byte after the first checkpoint). The run
 stops with one line saying what a checkpoint needs and that the previous one is intact, no
 traceback, no half-written checkpoint; once space is freed, `--resume` finishes the run.
-Needs root (mounting a tmpfs); skipped otherwise."""
+That one needs root (mounting a tmpfs) and is skipped otherwise; a file size limit (`ulimit
+-f`, EFBIG), the same refusal without root, is tried by any user."""
 
 from __future__ import annotations
 
@@ -80,3 +81,30 @@ def test_a_full_disk_keeps_the_last_checkpoint_and_says_what_it_needs(
     assert again.returncode == 0, err
     assert json.loads((run / "eval_results.json").read_text("utf-8"))["status"] == "completed"
     assert _steps(run) == list(range(1, 361))  # every step once, the torn log line cut away
+
+
+def test_a_file_size_limit_is_named_with_the_size_a_checkpoint_needs(tmp_path, micro_model):
+    """No root needed: `ulimit -f` (RLIMIT_FSIZE) 300 KB in the child; the micro model's
+    weights (219 KB) fit, the optimizer state of its first checkpoint does not (EFBIG)."""
+    import resource
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300 * 1024, 300 * 1024))
+
+    argv = _setup(tmp_path, micro_model, epochs=2)
+    run = tmp_path / "run"
+    child = subprocess.run(
+        [sys.executable, "-m", "workbench", "train", *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=limited,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert child.returncode == 1, child.stderr
+    assert "Traceback" not in child.stderr
+    last = child.stderr.splitlines()[-1]
+    assert last.startswith("workbench: training failed: a checkpoint file of 0.4 MB is larger "
+                           f"than this process may write in {run / 'checkpoints'}"), last  # fmt: skip
+    assert "`ulimit -f`" in last and last.endswith("no checkpoint was saved yet; train again")
+    assert list((run / "checkpoints").iterdir()) == []  # its staging folder is gone

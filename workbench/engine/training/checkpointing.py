@@ -272,6 +272,23 @@ def _disk_full(needed: int, folder: Path, previous: int | None, run_dir: Path) -
     )
 
 
+def _file_too_big(
+    files: dict[str, dict[str, torch.Tensor]], folder: Path, previous: int | None, run_dir: Path
+) -> UserError:
+    biggest = max(tensors_nbytes(t) for t in files.values())
+    kept = (
+        f"the checkpoint of step {previous} is intact; continue with "
+        f"`workbench train --resume {run_dir}`"
+        if previous is not None
+        else "no checkpoint was saved yet; train again"
+    )
+    return UserError(
+        f"a checkpoint file of {_mb(biggest)} is larger than this process may write in {folder} "
+        f"(the file size limit, `ulimit -f`, or the file system's); raise the limit or choose "
+        f"another --output: {kept}"
+    )
+
+
 def _mb(count: int) -> str:
     return f"{count / 2**20:,.1f} MB"
 
@@ -314,6 +331,8 @@ def write_checkpoint(
             shutil.rmtree(target, ignore_errors=True)
         if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
             raise _disk_full(needed, folder, previous, run_dir) from None
+        if exc.errno == errno.EFBIG:  # RLIMIT_FSIZE (`ulimit -f`), or the file system's limit
+            raise _file_too_big(files, folder, previous, run_dir) from None
         raise UserError(
             f"cannot write a checkpoint in {folder}: {exc.strerror or exc}; check that the run "
             "folder is writable"
