@@ -121,6 +121,11 @@ SETTING_CASES: dict[str, tuple[list[str], str]] = {
     "infinite learning rate": (["--lr", "inf"], r"learning_rate must be a number, got inf"),
     "learning rate as text": (["--lr", "fast"], r"--lr: invalid float value: 'fast'"),
     "max_length 0": (["--max-length", "0"], r"max_length must be between 8 and 8192, got 0"),
+    "max_length above the model's positions": (
+        ["--max-length", "512"],
+        r"--max-length 512 is more than this model can read: model has 64 positions; use "
+        r"--max-length 64 or less",
+    ),
     "negative seed": (["--seed", "-1"], r"seed must be between 0 and 4294967295, got -1"),
     "seed above 2**32-1": (["--seed", str(2**32)], r"seed must be between 0 and 4294967295"),
     "unknown task": (["--task", "summarise"], r"--task: invalid choice: 'summarise'"),
@@ -143,9 +148,24 @@ def test_train_refuses_a_setting_that_cannot_work(case, tmp_path, micro_model, r
     refused(pattern, *argv)
 
 
-def test_max_length_above_the_models_positions_is_capped(micro_model):
-    # The micro model has 64 positions: asking for 512 trains at 64 rather than failing.
+def test_max_length_above_the_models_positions_is_capped_by_the_tokenizer(micro_model):
+    # The micro model has 64 positions: the tokenizer never cuts to more (a run refuses a
+    # --max-length above them, see SETTING_CASES; a saved run's own length is always within).
     assert TextTokenizer.from_folder(micro_model, max_length=512).max_length == 64
+
+
+def test_a_default_max_length_above_the_models_positions_is_lowered_and_said(
+    tmp_path, micro_model
+):
+    # The task's default (128) is more than the micro model's 64 positions: not the user's
+    # choice, so the run trains at 64, says so, and its config.toml says 64 (resume, predict).
+    prepared = prepare(RunConfig(data=str(_reviews(tmp_path)), model=str(micro_model)))
+    assert prepared.config.max_length == 64
+    assert "max length 64 (the task's default of 128 is more than model's 64 positions)" in (
+        prepared.data.notices
+    )
+    exact = prepare(RunConfig(data=str(_reviews(tmp_path)), model=str(micro_model), max_length=64))
+    assert exact.config.max_length == 64 and not any("max length" in n for n in exact.data.notices)
 
 
 # name -> (config.toml content (bytes for a non-UTF-8 file), what the one line must say)
