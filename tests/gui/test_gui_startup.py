@@ -81,3 +81,25 @@ def test_the_window_shows_before_torch_is_imported(tmp_path):
         check=True,
     )
     assert out.stdout.strip().splitlines()[-1] == "torch-before-window [False] 0", out.stderr
+
+
+IMPORT_PROBE = """
+import sys
+import workbench.gui.main_window
+print("heavy-after-import", sorted(m for m in ("pandas", "torch") if m in sys.modules))
+"""
+
+
+def test_importing_the_main_window_imports_neither_pandas_nor_torch(tmp_path):
+    """pandas took half the start-up (issue 17): the main window module, its panels and
+    widgets import it (and the engine's readers, which import it) where they use it."""
+    env = {**os.environ, "WORKBENCH_HOME": str(tmp_path), "QT_QPA_PLATFORM": "offscreen"}
+    out = subprocess.run(
+        [sys.executable, "-c", IMPORT_PROBE],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=True,
+    )
+    assert out.stdout.strip().splitlines()[-1] == "heavy-after-import []", out.stderr

@@ -17,8 +17,8 @@ import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QIcon
 from PySide6.QtWidgets import (
@@ -47,15 +47,17 @@ from PySide6.QtWidgets import (
 
 from workbench import engine
 from workbench.config import DEFAULT_MODEL, RunConfig
-from workbench.engine.data import SUPPORTED_SUFFIXES, label_counts, load_table
-from workbench.engine.data.conll import looks_like_conll
-from workbench.engine.data.readers import preview_table
 from workbench.gui import settings as ui_settings
 from workbench.gui.task_list import tasks_by_name
 from workbench.gui.tasks import Task, run_task
 from workbench.gui.widgets.dataframe_model import DataFrameModel
 from workbench.gui.widgets.doctor_report import COLOURS, ICONS, DoctorReportWidget
 from workbench.gui.widgets.inline_message import InlineMessageWidget
+
+# pandas and the engine's readers (which import it) are imported where they are used: the
+# window shows without them (pandas alone took half the start-up, issue 17).
+if TYPE_CHECKING:
+    import pandas as pd
 
 MESSAGES = {
     "drop_hint": "Open a CSV, TSV, JSON Lines, JSON, Parquet, Excel, CoNLL or text file, "
@@ -131,6 +133,8 @@ _MANY_LABELS = 50
 
 
 def file_filter() -> str:
+    from workbench.engine.data.readers import SUPPORTED_SUFFIXES
+
     patterns = " ".join(f"*{s}" for s in SUPPORTED_SUFFIXES)
     return f"Data files ({patterns});;All files (*)"
 
@@ -164,6 +168,8 @@ class RolesInfo:
 
 def is_delimited(path: str | Path) -> bool:
     """Whether `load_table` reads this file as CSV/TSV (only then a header row is a question)."""
+    from workbench.engine.data.conll import looks_like_conll
+
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
@@ -176,6 +182,10 @@ def is_delimited(path: str | Path) -> bool:
 
 def count_values(frame: pd.DataFrame, column: str | None) -> dict[str, int]:
     """Rows per label, most frequent first; for a column of lists (tags), tokens per tag."""
+    import pandas as pd
+
+    from workbench.engine.data import label_counts
+
     if not column or column not in frame.columns:
         return {}
     values = frame[column].dropna()
@@ -202,6 +212,8 @@ def read_table_info(
     """Read the file, ask the engine which task its shape suggests, and guess the roles of
     that task (or of `task`, when nothing is suggested). A big CSV/TSV or JSON Lines file
     is previewed from its first rows (its notice says so); training reads all of it."""
+    from workbench.engine.data.readers import preview_table
+
     frame = preview_table(path, header)
     delimited = is_delimited(path) if Path(path).is_file() else False
     has_header = None
@@ -446,6 +458,8 @@ class DataPanel(QWidget):
         return self._read(str(path), header, suggest=True)
 
     def open_eval_file(self, path: str | Path) -> Task:
+        from workbench.engine.data import load_table
+
         path = str(path)
         self._eval_task = run_task(load_table, path, self._header)
         self._eval_task.setProperty("path", path)
@@ -1053,6 +1067,8 @@ def _sentence(notice: str) -> str:
 
 
 def _dropped_file(event: QDragEnterEvent | QDropEvent) -> str | None:
+    from workbench.engine.data.readers import SUPPORTED_SUFFIXES
+
     mime = event.mimeData()
     if not mime.hasUrls():
         return None

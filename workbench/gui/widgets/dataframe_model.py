@@ -7,11 +7,13 @@ a list (CoNLL's tokens and tags) reads as its words joined by spaces, not as a P
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported when a frame is first needed: the window shows without it
 
 _Index = QModelIndex | QPersistentModelIndex
 MAX_CELL_CHARS = 200
@@ -33,9 +35,13 @@ def cell_text(value: Any) -> str:
 class DataFrameModel(QAbstractTableModel):
     def __init__(self, frame: pd.DataFrame | None = None, parent=None) -> None:
         super().__init__(parent)
-        self._frame = frame if frame is not None else pd.DataFrame()
+        self._frame = frame  # None: empty (no pandas needed until a frame is asked for)
 
     def frame(self) -> pd.DataFrame:
+        if self._frame is None:
+            import pandas as pd
+
+            self._frame = pd.DataFrame()
         return self._frame
 
     def set_frame(self, frame: pd.DataFrame) -> None:
@@ -44,13 +50,13 @@ class DataFrameModel(QAbstractTableModel):
         self.endResetModel()
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
-        return 0 if parent.isValid() else len(self._frame)
+        return 0 if parent.isValid() or self._frame is None else len(self._frame)
 
     def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._frame.columns)
+        return 0 if parent.isValid() or self._frame is None else len(self._frame.columns)
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
+        if not index.isValid() or self._frame is None:
             return None
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             value = self._frame.iat[index.row(), index.column()]
@@ -73,7 +79,7 @@ class DataFrameModel(QAbstractTableModel):
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         if orientation == Qt.Orientation.Horizontal:
-            if 0 <= section < len(self._frame.columns):
+            if self._frame is not None and 0 <= section < len(self._frame.columns):
                 return str(self._frame.columns[section])
             return None
         return str(section + 1)
