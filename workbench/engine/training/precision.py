@@ -3,9 +3,9 @@
 On a CPU `auto` decides from what the CPU is, not from a timing (a small probe flipped
 with machine load): bf16 where the CPU has AMX bf16 matrix units, fp32 everywhere else.
 On AMX a bf16 MiniLM training step ran 1.67x faster than fp32 (CPU time; 1.73x wall;
-10 interleaved steps of bench/step_levers.py, 2026-12-01) once attention's flash kernel ran
-in fp32: its bf16 backward is ~5x slower than fp32, and with it bf16 was 0.97x (see
-models/layers.py). Without AMX bf16 measured slower
+1 thread, 10 interleaved steps of bench/step_levers.py, 2026-12-01; 1.22x CPU / 1.27x wall
+with 2 threads on the loaded machine) once attention's flash kernel ran in fp32: its bf16
+backward is ~5x slower than fp32, and with it bf16 was 0.97x (see models/layers.py). Without AMX bf16 measured slower
 (~0.02x on AVX2; on AVX-512 BF16 fast only at fixed shapes). `cpu_bf16_speedup` remains
 as a probe for benchmarks.
 """
@@ -86,7 +86,8 @@ def pick_precision(requested: str, device: torch.device) -> Precision:
 
 
 AMX_REASON = (
-    "this CPU has AMX bf16 matrix units: a bf16 training step runs ~1.7x faster than fp32 here"
+    "this CPU has AMX bf16 matrix units, where a bf16 training step ran 1.2-1.7x faster than "
+    "fp32 (MiniLM, bench/step_levers.py)"
 )
 NO_AMX_REASON = (
     "this CPU has no AMX bf16 units, where bf16 autocast trains slower than fp32; fp32 is faster"
