@@ -36,6 +36,7 @@ from workbench.engine.events import (
     event_to_dict,
 )
 from workbench.engine.inference import run_model
+from workbench.engine.max_length import fit_max_length
 from workbench.engine.models.checks import check_model
 from workbench.engine.models.family import Family
 from workbench.engine.models.loading import LoadedModel, build_model
@@ -52,9 +53,14 @@ from workbench.engine.tokenizer import TextTokenizer
 from workbench.engine.trained import INFERENCE_SETTINGS, model_config, saved_meta
 from workbench.engine.training import checkpointing, guards
 from workbench.engine.training.batching import length_grouped_batches
+from workbench.engine.training.distributed import (
+    QuietReporter,
+    launched_rank,
+    make_runtime,
+    stop_requests,
+)
 from workbench.engine.training.fit import FitHooks, TrainPlan, fit
 from workbench.engine.training.optim import linear_schedule, make_optimizer
-from workbench.engine.training.precision import pick_device, pick_precision
 from workbench.engine.training.runtime import Runtime
 from workbench.engine.training.state import TrainState, seed_everything
 from workbench.errors import UserError
@@ -96,9 +102,10 @@ def prepare(config: RunConfig) -> Prepared:
             "no training data given; pass --data FILE (CSV, TSV, JSONL, JSON or Parquet)"
         )
     task = get_task(config.task)
-    config = config.with_task_defaults()
     model_folder = resolve_model(config.model)
     check_model(model_folder)  # config, weight headers and shapes, tokenizer: before any work
+    config, length_notice = fit_max_length(config, model_folder)  # the user's, or the default's
+    config = config.with_task_defaults()
     family = family_for(read_config(model_folder), model_folder)
     if task.head_kind not in family.heads:
         raise UserError(
@@ -111,6 +118,8 @@ def prepare(config: RunConfig) -> Prepared:
         return load_table(path, header=config.header)
 
     data = task.read(config, load)
+    if length_notice:
+        data.notices.append(length_notice)
     head_kind = task.head_for(data.meta)
     if head_kind not in family.heads:  # a setting asked for another head (the task says which)
         raise UserError(
@@ -149,7 +158,14 @@ def open_run_dir(config: RunConfig) -> Path:
         if not os.access(run_dir, os.W_OK | os.X_OK):
             raise UserError(f"cannot write into {run_dir}; choose an --output you can write to")
         return run_dir.resolve()
-    return runs.new_run_dir()
+    parent = runs.default_runs_dir()
+    try:  # the user's runs folder: read-only, on a full disk, or a file where it should be
+        return runs.new_run_dir(parent)
+    except OSError as exc:
+        raise UserError(
+            f"cannot create a run folder in {parent} ({exc.strerror or exc}); make it a folder "
+            "you can write to, or set WORKBENCH_HOME to one (or pass --output)"
+        ) from None
 
 
 class Reporter:
@@ -217,19 +233,29 @@ def train(
     hooks: FitHooks | None = None,
 ) -> RunResult:
     prepared = prepare(config)
-    device = pick_device(prepared.config.device)
-    precision = pick_precision(prepared.config.precision, device)
-    run_dir = open_run_dir(prepared.config)
-    prepared.config.output = str(run_dir)
-    runs.write_text_atomic(run_dir / runs.LAYOUT["config"], prepared.config.to_toml())
-    reporter = Reporter(run_dir, on_event)
+    # One process, or one of several under torchrun (training/distributed.py).
+    runtime = make_runtime(prepared.config.device, prepared.config.precision)
     try:
-        runtime = Runtime(precision)
-        return _run(prepared, runtime, run_dir, reporter, should_stop or (lambda: False), hooks)
-    except Exception as exc:  # every failure ends the run with a readable message
-        return _failed(run_dir, reporter, exc)
+        runtime.check_batch_size(prepared.config.batch_size)
+        run_dir = runtime.main_only(lambda: _open_run(prepared.config))  # rank 0 writes
+        prepared.config.output = str(run_dir)
+        reporter = Reporter(run_dir, on_event) if runtime.is_main else QuietReporter()
+        try:
+            return _run(prepared, runtime, run_dir, reporter, stop_requests(should_stop), hooks)
+        except Exception as exc:  # every failure ends the run with a readable message
+            return _failed(run_dir, reporter, exc)
+        finally:
+            reporter.close()
     finally:
-        reporter.close()
+        runtime.close()
+
+
+def _open_run(config: RunConfig) -> Path:
+    """The new run folder, with the resolved config.toml in it."""
+    run_dir = open_run_dir(config)
+    config.output = str(run_dir)
+    runs.write_text_atomic(run_dir / runs.LAYOUT["config"], config.to_toml())
+    return run_dir
 
 
 def _failed(run_dir: Path, reporter: Reporter, exc: Exception) -> RunResult:
@@ -256,7 +282,8 @@ def resume(
     run_dir = Path(run_dir).expanduser().resolve()
     point = checkpointing.resume_point(run_dir)
     lock = runs.RunLock(run_dir)  # held from here to the end: one writer per run
-    if not lock.acquire(timeout=0.5):
+    writer = launched_rank() == 0  # under torchrun only rank 0 writes (and locks)
+    if writer and not lock.acquire(timeout=0.5):
         raise UserError(
             f"{run_dir} is being written by process {runs.lock_holder(run_dir) or '?'}; "
             "wait for it or stop it"
@@ -264,7 +291,8 @@ def resume(
     try:
         return _resume_locked(run_dir, point, lock, on_event, should_stop, hooks)
     finally:
-        lock.release()
+        if writer:
+            lock.release()
 
 
 def _resume_locked(
@@ -284,23 +312,26 @@ def _resume_locked(
             f"the training data of {run_dir} changed since step {point.step} was saved (its "
             "labels or settings differ); resume needs the same data file, or train again"
         )
-    device = pick_device(prepared.config.device)
-    runtime = Runtime(pick_precision(prepared.config.precision, device))
-    stop = should_stop or (lambda: False)
+    # Positions are global: a checkpoint resumes under any number of processes.
+    runtime = make_runtime(prepared.config.device, prepared.config.precision)
     try:
-        built = build(prepared, runtime, stop, hooks)  # tokenised and loaded; nothing written
-    except torch.OutOfMemoryError:
-        raise UserError("out of memory while loading the run; close other programs") from None
-    point.check_batches(built.plan.batches)
-    checkpointing.remove_incomplete(run_dir)
-    point.truncate_logs()
-    reporter = Reporter(run_dir, on_event, lock)
-    try:
-        return _run(prepared, runtime, run_dir, reporter, stop, hooks, point, built)
-    except Exception as exc:
-        return _failed(run_dir, reporter, exc)
+        runtime.check_batch_size(prepared.config.batch_size)
+        stop = stop_requests(should_stop)
+        try:
+            built = build(prepared, runtime, stop, hooks)  # tokenised and loaded; nothing written
+        except torch.OutOfMemoryError:
+            raise UserError("out of memory while loading the run; close other programs") from None
+        point.check_batches(built.plan.batches)
+        runtime.main_only(lambda: (checkpointing.remove_incomplete(run_dir), point.truncate_logs()))
+        reporter = Reporter(run_dir, on_event, lock) if runtime.is_main else QuietReporter()
+        try:
+            return _run(prepared, runtime, run_dir, reporter, stop, hooks, point, built)
+        except Exception as exc:
+            return _failed(run_dir, reporter, exc)
+        finally:
+            reporter.close()
     finally:
-        reporter.close()
+        runtime.close()
 
 
 @dataclass
@@ -316,6 +347,8 @@ class Built:
     sample_features: Features
     plan: TrainPlan
     state: TrainState
+    eval_batches: guards.EvalBatches = field(default_factory=guards.EvalBatches)
+    """The evaluation's batch size, halved when an evaluation runs out of memory."""
 
 
 def build(
@@ -376,22 +409,28 @@ def build(
         batch = task.collate(
             train_features, indices, tokenizer.pad_id, precision.pad_multiple, True
         )
-        return {k: v.to(runtime.device) for k, v in batch.items()}
+        return runtime.to_device(batch)  # pinned, non-blocking copies to a GPU
 
     def loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         with precision.autocast():
             logits = task.forward(model, batch)
         return task.loss(logits, batch, meta)
 
+    eval_batches = guards.EvalBatches()
+
     def evaluate(final: bool) -> dict[str, Any] | None:
         rows, features = (data.eval, eval_features) if final else (sample_rows, sample_features)
-        outputs = run_model(
-            model,
-            task,
-            features,
-            tokenizer.pad_id,
-            precision,
-            should_stop=None if final else should_stop,
+        outputs = eval_batches.run(
+            lambda size: run_model(
+                model,
+                task,
+                features,
+                tokenizer.pad_id,
+                precision,
+                batch_size=size,
+                should_stop=None if final else should_stop,
+            ),
+            runtime.device,
         )
         if outputs is None:
             return None
@@ -432,6 +471,7 @@ def build(
         sample_features,
         plan,
         state,
+        eval_batches,
     )
 
 
@@ -457,6 +497,7 @@ def _run(
     if built is None:
         built = build(prepared, runtime, should_stop, hooks)
     plan, precision = built.plan, runtime.precision
+    built.eval_batches.notify = lambda text: reporter.emit(Notice(text))
     meta = prepared.data.meta
     for message in prepared.data.notices if resume_from is None else []:  # logged already
         reporter.emit(Notice(message))
@@ -469,6 +510,13 @@ def _run(
     if precision.reason and config.precision == "auto":
         reporter.emit(
             Notice(f"precision {precision.name} on {runtime.device.type}: {precision.reason}")
+        )
+    if runtime.distributed:
+        reporter.emit(
+            Notice(
+                f"training on {runtime.describe()}: each takes {config.batch_size // runtime.world_size}"
+                f" of each batch of {config.batch_size}"
+            )
         )
     reporter.emit(
         RunStarted(
@@ -496,13 +544,16 @@ def _run(
         reporter.emit(
             Notice(f"resumed from the checkpoint of step {built.state.step} of {plan.total_steps}")
         )
-    elif task.evaluate_before_training:
+    elif task.evaluate_before_training and runtime.is_main:  # the others wait in fit
         before = _evaluate_before_training(prepared, built, runtime, reporter, should_stop)
     plan.checkpoint = _checkpointer(prepared, run_dir, plan, built.state, before, reporter)
     try:
         state = fit(plan, built.state, runtime, reporter.emit, should_stop)
     except guards.NonFiniteSteps as exc:
-        kept = guards.roll_back(run_dir, exc.first, task.primary_metric, task.greater_is_better)
+        first = exc.first
+        kept = runtime.main_only(
+            lambda: guards.roll_back(run_dir, first, task.primary_metric, task.greater_is_better)
+        )
         raise UserError(
             guards.diverged_message(
                 exc,
@@ -514,6 +565,8 @@ def _run(
             )
         ) from None
     stopped = state.status == "stopped"
+    if not runtime.is_main:  # rank 0 evaluates, saves and reports; this process is done
+        return RunResult(run_dir, "stopped" if stopped else "completed", {})
     if stopped:
         reporter.emit(
             Notice(
@@ -543,8 +596,11 @@ def _run(
         else 0.0,
         device=runtime.device.type,
         precision=precision.name,
+        precision_reason=precision.reason,
         **_peak_memory(runtime.device),
     )
+    if runtime.distributed:
+        results.update(processes=runtime.world_size, devices=runtime.describe())
     results.update(
         {f"{k}_before": v for k, v in before.items() if isinstance(v, float) and k in metrics}
     )
@@ -611,13 +667,17 @@ def _evaluate_before_training(
     """The metrics at step 0, on the whole evaluation set (as the final ones), reported as an
     evaluation at step 0. Evaluation draws on no global RNG, so training is unchanged by it."""
     task, features = prepared.task, built.eval_features
-    outputs = run_model(
-        built.plan.model,
-        task,
-        features,
-        built.tokenizer.pad_id,
-        runtime.precision,
-        should_stop=should_stop,
+    outputs = built.eval_batches.run(
+        lambda size: run_model(
+            built.plan.model,
+            task,
+            features,
+            built.tokenizer.pad_id,
+            runtime.precision,
+            batch_size=size,
+            should_stop=should_stop,
+        ),
+        runtime.device,
     )
     if outputs is None:  # stopped: fit stops at once too
         return {}
