@@ -17,12 +17,17 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from workbench.engine.models.dropout import Dropout, dropout
 from workbench.engine.models.family import CAUSAL_LM, SEQUENCE_CLASSIFICATION, Family, Head
-from workbench.engine.models.layers import activation, init_new, last_real_token, split_heads
+from workbench.engine.models.layers import (
+    activation,
+    init_new,
+    last_real_token,
+    sdpa,
+    split_heads,
+)
 from workbench.errors import UserError
 
 if TYPE_CHECKING:
@@ -165,7 +170,7 @@ class GPT2Attention(nn.Module):
                 )
             y = dropout(scores.softmax(dim=-1), p, True) @ v
         else:
-            y = F.scaled_dot_product_attention(
+            y = sdpa(
                 q, k, v, attn_mask=mask, dropout_p=p, is_causal=is_causal, scale=self.scale
             )  # (B, nh, T, hs)
         y = y.transpose(1, 2).reshape(B, T, H)

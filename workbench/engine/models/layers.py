@@ -42,6 +42,32 @@ CPU_TRAIN_ATTENTION_IN_FP32 = True
 needed (see `attention`); a switch only so bench/step_levers.py can time the other way."""
 
 
+def sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **kwargs) -> torch.Tensor:
+    """`F.scaled_dot_product_attention`, run in fp32 when a reduced-precision CPU step trains.
+
+    The CPU flash kernel's backward is ~5x slower in bf16 than in fp32 (torch 2.13, AMX Xeon,
+    MiniLM: 40 % of a bf16 training step, which made bf16 slower than fp32 end to end); the
+    matmuls around it keep their bf16 speed-up. Autocast would cast the fp32 inputs back to
+    bf16 (SDPA is on its CPU lower-precision list), hence the disabled region. Forward-only
+    (evaluation, generation) stays in the reduced precision. Every family's attention calls
+    this, so `auto` choosing bf16 on a CPU is never slowed by its attention backward.
+    """
+    if (
+        q.device.type == "cpu"
+        and q.dtype in _REDUCED
+        and torch.is_grad_enabled()
+        and CPU_TRAIN_ATTENTION_IN_FP32
+    ):
+        mask = kwargs.get("attn_mask")
+        if mask is not None and mask.is_floating_point():
+            kwargs["attn_mask"] = mask.float()
+        with torch.autocast("cpu", enabled=False):
+            return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), **kwargs).to(
+                q.dtype
+            )
+    return F.scaled_dot_product_attention(q, k, v, **kwargs)
+
+
 def attention(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -64,29 +90,8 @@ def attention(
         if mask is not None:
             scores = scores.masked_fill(~mask, float("-inf"))
         y = dropout(scores.softmax(dim=-1), dropout_p, True) @ v
-    elif (
-        q.device.type == "cpu"
-        and q.dtype in _REDUCED
-        and torch.is_grad_enabled()
-        and CPU_TRAIN_ATTENTION_IN_FP32
-    ):
-        # The CPU flash kernel's backward is ~5x slower in bf16 than in fp32 (torch 2.13, AMX
-        # Xeon, MiniLM: 40 % of a bf16 training step, which made bf16 slower than fp32 end
-        # to end); the matmuls around it keep their bf16 speed-up. Autocast would cast the
-        # fp32 inputs back to bf16 (SDPA is on its CPU lower-precision list), hence the
-        # disabled region. Forward-only (evaluation) stays bf16.
-        with torch.autocast("cpu", enabled=False):
-            y = F.scaled_dot_product_attention(
-                q.float(),
-                k.float(),
-                v.float(),
-                attn_mask=mask,
-                dropout_p=dropout_p if training else 0.0,
-            ).to(q.dtype)
     else:
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=dropout_p if training else 0.0
-        )
+        y = sdpa(q, k, v, attn_mask=mask, dropout_p=dropout_p if training else 0.0)
     return y.transpose(1, 2).reshape(B, T, nh * hs)  # (B, T, H)
 
 

@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from workbench.engine.models.family import CAUSAL_LM, SEQUENCE_CLASSIFICATION, Family, Head
-from workbench.engine.models.layers import activation, init_new, last_real_token
+from workbench.engine.models.layers import activation, init_new, last_real_token, sdpa
 from workbench.errors import UserError
 
 if TYPE_CHECKING:
@@ -350,7 +349,7 @@ class LlamaAttention(nn.Module):
         q, k = apply_rotary(q, *cos_sin), apply_rotary(k, *cos_sin)
         if cache is not None:
             k, v = cache.update(self.layer_idx, k, v)  # (B, nkv, S, hd)
-        y = F.scaled_dot_product_attention(
+        y = sdpa(
             q,
             k,
             v,

@@ -29,12 +29,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from workbench.engine.models.dropout import Dropout, dropout
 from workbench.engine.models.family import SEQ2SEQ_LM, SEQUENCE_CLASSIFICATION, Family, Head
-from workbench.engine.models.layers import activation, init_new, split_heads
+from workbench.engine.models.layers import activation, init_new, sdpa, split_heads
 from workbench.errors import UserError
 
 if TYPE_CHECKING:
@@ -184,7 +183,7 @@ def _attend(
             )
         y = dropout(scores.float().softmax(dim=-1).to(v.dtype), dropout_p, True) @ v
     else:
-        y = F.scaled_dot_product_attention(
+        y = sdpa(
             q, k, v, attn_mask=bias, dropout_p=dropout_p if training else 0.0, scale=1.0
         )  # (B, nh, T, hd)
     return y.transpose(1, 2).reshape(B, T, nh * hd)
