@@ -10,6 +10,8 @@ Sides (each in its own subprocess, so peak RSS and GPU memory are its own):
                         user gets: its precision choice, its batching, its evaluations);
   workbench_dropout_0.1 (only when named in --sides) Workbench with Trainer's dropout: the
                         same work per step.
+  workbench_fp32        (only when named in --sides) Workbench with --precision fp32:
+                        `auto_over_fp32` checks that `auto` is never slower than fp32.
 "trainer_best" is the faster (train examples/s) of the two grouped sides that finished.
 The hyper-parameters are Workbench's task defaults (learning rate, batch size, epochs,
 max length) given to both: linear warm-up over round(0.1 x steps) then linear decay to 0,
@@ -83,6 +85,9 @@ from public_data import SHARED_DATA, rotten_tomatoes_splits  # noqa: E402
 SIDES = ("trainer_default", "trainer_grouped_fp32", "trainer_grouped_bf16", "workbench")
 # Optional (--sides): Workbench with Trainer's dropout 0.1, the same work per step.
 SAME_DROPOUT = "workbench_dropout_0.1"
+# Optional (--sides): Workbench in fp32 whatever `auto` chose: `auto` must never be slower.
+FP32 = "workbench_fp32"
+OPTIONAL = (SAME_DROPOUT, FP32)
 GROUPED = ("trainer_grouped_fp32", "trainer_grouped_bf16")
 CASES = ("a", "b", "c", "d")
 TASKS = {"a": "text-classification", "b": "text-classification", "c": "causal-lm"}
@@ -379,6 +384,8 @@ def run_workbench(spec: dict[str, Any], counter: TokenCounter) -> dict[str, Any]
         config.text_column, config.label_column = "text", "label"
     if spec["side"] == SAME_DROPOUT:
         config.dropout = 0.1
+    if spec["side"] == FP32:
+        config.precision = "fp32"
     losses: list[float] = []
     notices: list[str] = []
 
@@ -643,7 +650,7 @@ def child(spec_path: str) -> None:
         torch.set_num_threads(spec["threads"])
     counter = TokenCounter()
     start = time.perf_counter()
-    if spec["side"] in ("workbench", SAME_DROPOUT):
+    if spec["side"] in ("workbench", *OPTIONAL):
         result = run_workbench(spec, counter)
     else:
         result = run_trainer(spec, counter)
@@ -763,6 +770,9 @@ def compare(sides: dict[str, Any], metric: str) -> dict[str, Any]:
         out["same_dropout_over_trainer_best"] = (
             same["train_examples_per_second"] / best["train_examples_per_second"]
         )
+    fp32 = finished.get(FP32)
+    if fp32 is not None:
+        out["auto_over_fp32"] = wb["train_examples_per_second"] / fp32["train_examples_per_second"]
     return out
 
 
@@ -803,7 +813,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-length", type=int, default=None, help="default per case")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--threads", type=int, default=None, help="torch threads per side")
-    parser.add_argument("--sides", nargs="+", choices=(*SIDES, SAME_DROPOUT), default=list(SIDES))
+    parser.add_argument("--sides", nargs="+", choices=(*SIDES, *OPTIONAL), default=list(SIDES))
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument(
         "--model", default=None, help="a model folder for a, b, d (default: bundled)"
