@@ -22,6 +22,22 @@ def isolated_home(tmp_path_factory, monkeypatch):
     return home
 
 
+@pytest.fixture(autouse=True)
+def qt_garbage_on_gui_thread(request):
+    """Tests that use Qt collect Python's cyclic garbage on the GUI thread only, as the app
+    does (workbench/gui/garbage.py): a window left by an earlier test and freed by a worker
+    thread's collection deadlocked Qt."""
+    if "qapp" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("qapp")
+    from workbench.gui.garbage import MainThreadGarbageCollector
+
+    collector = MainThreadGarbageCollector()
+    yield
+    collector.stop()
+
+
 @pytest.fixture
 def reviews_csv(tmp_path) -> Path:
     return write_reviews(tmp_path / "reviews.csv")

@@ -121,7 +121,7 @@ class RunConfig:
     """Recompute each layer's activations in backward: less memory, ~30 % more time."""
     seed: int = 42
     precision: str = "auto"
-    """auto picks bf16 only where it is fast (GPUs and CPUs with native bf16)."""
+    """auto picks bf16 only where it is fast: GPUs that support it, CPUs with AMX."""
     device: str = "auto"
     eval_split: float = 0.1
     eval_every_steps: int = 0

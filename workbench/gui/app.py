@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     from workbench.gui.tasks import hold_tasks, release_tasks, wait_for_tasks
 
     applog.setup()  # WORKBENCH_HOME/logs/workbench.log; the app runs on without it
+    from workbench.gui.garbage import MainThreadGarbageCollector
+
+    collector = MainThreadGarbageCollector(app)  # Qt garbage is freed on this thread only
     reporter = crash.install(app)  # unexpected exceptions: the log and a dialog
     app.aboutToQuit.connect(shutdown_all)
     app.aboutToQuit.connect(wait_for_tasks)
@@ -102,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         release_tasks(start=False)  # the app has ended: nothing held starts now
+        collector.stop()
         del shown
         reporter.uninstall()
     applog.logger.info("Workbench closed (exit code %d)", code)
