@@ -423,11 +423,19 @@ def _task_default_help(field: str, kind: type) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command not in (None, "gui"):  # the GUI sets up the app log itself
-        from workbench import applog
+    if args.command in (None, "gui"):  # the GUI sets up the app log itself
+        return _main(args)
+    from workbench import applog
 
-        applog.setup()  # WORKBENCH_HOME/logs/workbench.log; the command runs on without it
-        applog.logger.info("workbench %s", args.command)
+    applog.setup()  # WORKBENCH_HOME/logs/workbench.log; the command runs on without it
+    applog.logger.info("workbench %s", args.command)
+    try:
+        return _main(args)
+    finally:
+        applog.shutdown()  # the log and the crash file closed, not left to the interpreter
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         _check_text_arguments(args)
         if args.command in (None, "gui"):

@@ -154,9 +154,7 @@ def test_max_length_above_the_models_positions_is_capped_by_the_tokenizer(micro_
     assert TextTokenizer.from_folder(micro_model, max_length=512).max_length == 64
 
 
-def test_a_default_max_length_above_the_models_positions_is_lowered_and_said(
-    tmp_path, micro_model
-):
+def test_a_default_max_length_above_the_models_positions_is_lowered_and_said(tmp_path, micro_model):
     # The task's default (128) is more than the micro model's 64 positions: not the user's
     # choice, so the run trains at 64, says so, and its config.toml says 64 (resume, predict).
     prepared = prepare(RunConfig(data=str(_reviews(tmp_path)), model=str(micro_model)))

@@ -418,6 +418,11 @@ def build(
 
     eval_batches = guards.EvalBatches()
 
+    # The final evaluation runs in fp32, as `evaluate` and `predict` run the saved model, so
+    # the run reports what its model gives (a bf16 pass differed in the 4th digit); the
+    # evaluations during training keep the training precision's speed.
+    final_precision = dataclasses.replace(precision, name="fp32")
+
     def evaluate(final: bool) -> dict[str, Any] | None:
         rows, features = (data.eval, eval_features) if final else (sample_rows, sample_features)
         outputs = eval_batches.run(
@@ -426,7 +431,7 @@ def build(
                 task,
                 features,
                 tokenizer.pad_id,
-                precision,
+                final_precision if final else precision,
                 batch_size=size,
                 should_stop=None if final else should_stop,
             ),
