@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # The workers share the machine's cores: one thread each (and in the CLIs and children
+    # they start), or OpenMP's barriers spin against each other's (on 2 cores, 14 training
+    # steps took 7 s on one thread and 99 s on two while other work ran).
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_name, "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))  # public_data: splits of ../shared/data
