@@ -184,6 +184,17 @@ TRAIN_SWITCHES: dict[str, tuple[str, Any, str]] = {
 }
 
 
+# `new-model`: flag, default, help. nanoGPT's "baby GPT" sizes (about 11 M parameters with
+# the 1,024-token vocabulary), which bench/tinyshakespeare_gpt2.py trains in minutes.
+NEW_MODEL_SIZES: tuple[tuple[str, int, str], ...] = (
+    ("--layers", 6, "transformer layers"),
+    ("--heads", 6, "attention heads per layer (must divide --hidden)"),
+    ("--hidden", 384, "width of the hidden states"),
+    ("--context", 256, "positions: the longest input in tokens"),
+    ("--vocab-size", 1024, "at most this many tokens in the fitted tokenizer (above 256)"),
+)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One line, not argparse's usage block: what is wrong and where to look.
@@ -324,6 +335,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--output", required=True, help="folder to create")
 
+    new_model = sub.add_parser(
+        "new-model",
+        help="write a GPT-2 model folder to train from scratch, with a tokenizer fitted to "
+        "your text; prints the folder",
+        description="Write a GPT-2 config.json (no weights) and a byte-level BPE tokenizer "
+        "fitted to --data into a new folder; `workbench train --task causal-lm --model "
+        "FOLDER` then trains it from random weights.",
+    )
+    new_model.add_argument("family", choices=("gpt2",), help="the architecture (gpt2 for now)")
+    new_model.add_argument(
+        "--data",
+        required=True,
+        help="the training text the tokenizer is fitted to: .txt, or a table with a text column",
+    )
+    new_model.add_argument(
+        "--text-column", default=None, help="the table's text column (default: guessed)"
+    )
+    new_model.add_argument("--output", required=True, help="new (or empty) folder to write")
+    for flag, default, help_text in NEW_MODEL_SIZES:
+        new_model.add_argument(
+            flag, type=int, default=default, help=f"{help_text} (default {default})"
+        )
+
     models = sub.add_parser(
         "models", help="what a model is: family, size, the tasks it supports (JSON)"
     )
@@ -447,6 +481,7 @@ def _main(args: argparse.Namespace) -> int:
             "generate": _generate,
             "export": _export,
             "models": _models,
+            "new-model": _new_model,
             "download": _download,
             "doctor": _doctor,
         }
@@ -836,6 +871,39 @@ def _models(args: argparse.Namespace) -> int:
         described = describe_model(name)
         check_model(described["path"])  # the weight shapes too (imports torch; the GUI skips it)
         print(json.dumps(described, ensure_ascii=False))
+    return EXIT_OK
+
+
+def _new_model(args: argparse.Namespace) -> int:
+    """A from-scratch GPT-2 folder; every size is checked before the data is read, and the
+    folder is written only once the tokenizer is fitted."""
+    from workbench.engine.models.scratch import (
+        check_gpt2_sizes,
+        gpt2_parameter_count,
+        new_gpt2_folder,
+        texts_for_tokenizer,
+    )
+
+    sizes = {
+        "vocab_size": args.vocab_size,
+        "n_layer": args.layers,
+        "n_embd": args.hidden,
+        "n_head": args.heads,
+        "n_positions": args.context,
+    }
+    check_gpt2_sizes(**sizes)
+    output = Path(args.output).expanduser()
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        raise UserError(f"--output {output} already exists and is not empty; give a new folder")
+    texts = texts_for_tokenizer(args.data, args.text_column)
+    folder = new_gpt2_folder(output, texts, **sizes)
+    count = gpt2_parameter_count(folder)
+    print(
+        f"GPT-2 from scratch: {count:,} parameters; train it with `workbench train --task "
+        f"causal-lm --data {args.data} --model {folder} --lr 2e-3`",
+        file=sys.stderr,
+    )
+    print(folder)
     return EXIT_OK
 
 

@@ -71,7 +71,7 @@ def test_transformers_reads_the_config_and_tokenizer(tmp_path: Path):
     ("kwargs", "message"),
     [
         ({"vocab_size": 256}, "at least 257"),
-        ({"n_embd": 30, "n_head": 4}, "multiple of the heads"),
+        ({"n_embd": 30, "n_head": 4}, "multiple of --heads"),
         ({"n_layer": 0}, "at least 1"),
     ],
 )

@@ -39,15 +39,8 @@ def new_gpt2_folder(
     from tokenizers import ByteLevelBPETokenizer
 
     folder = Path(folder)
-    if vocab_size <= BYTES:
-        raise UserError(
-            f"a byte-level vocabulary needs more than {BYTES} tokens (every byte and "
-            f"{EOS}); ask for at least {BYTES + 1}"
-        )
-    if n_head < 1 or n_embd % n_head:
-        raise UserError(f"the width ({n_embd}) must be a multiple of the heads ({n_head})")
-    if min(n_layer, n_embd, n_positions) < 1:
-        raise UserError("layers, width and positions must be at least 1")
+    check_gpt2_sizes(vocab_size, n_layer=n_layer, n_embd=n_embd, n_head=n_head,
+                     n_positions=n_positions)  # fmt: skip
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise UserError(f"{folder} already exists and is not empty; give a new folder")
     texts = [t for t in texts if t and t.strip()]
@@ -82,3 +75,71 @@ def new_gpt2_folder(
     settings = {"eos_token": EOS, "bos_token": EOS, "model_max_length": n_positions}
     (folder / "tokenizer_config.json").write_text(json.dumps(settings), encoding="utf-8")
     return folder
+
+
+MAX_VOCABULARY = 1_000_000
+MAX_POSITIONS = 8192
+"""As RunConfig's max_length: no longer input can be trained."""
+
+
+def check_gpt2_sizes(
+    vocab_size: int, *, n_layer: int, n_embd: int, n_head: int, n_positions: int
+) -> None:
+    """UserError (naming the `workbench new-model` flag) for sizes that make no model."""
+    if not BYTES < vocab_size <= MAX_VOCABULARY:
+        raise UserError(
+            f"--vocab-size {vocab_size}: a byte-level vocabulary needs more than {BYTES} tokens "
+            f"(every byte and {EOS}) and at most {MAX_VOCABULARY:,}; ask for at least {BYTES + 1}"
+        )
+    for flag, value in (("--layers", n_layer), ("--hidden", n_embd), ("--heads", n_head)):
+        if value < 1:
+            raise UserError(f"{flag} must be at least 1, got {value}")
+    if not 8 <= n_positions <= MAX_POSITIONS:
+        raise UserError(
+            f"--context must be between 8 and {MAX_POSITIONS} tokens, got {n_positions}"
+        )
+    if n_embd % n_head:
+        raise UserError(
+            f"--hidden {n_embd} must be a multiple of --heads {n_head} (each head gets an equal "
+            f"share of the width); try --hidden {n_embd + n_head - n_embd % n_head}"
+        )
+
+
+def gpt2_parameter_count(folder: str | Path) -> int:
+    """The parameters of the GPT-2 described by `folder`'s config.json (the head is tied to
+    the token embeddings, so it adds none): embeddings, 12 H^2 + 13 H per layer, final norm."""
+    config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    width = config["n_embd"]
+    embeddings = (config["vocab_size"] + config["n_positions"]) * width
+    return embeddings + config["n_layer"] * (12 * width * width + 13 * width) + 2 * width
+
+
+def texts_for_tokenizer(data: str | Path, text_column: str | None = None) -> list[str]:
+    """The texts of a data file for fitting a tokenizer: a plain-text file's documents, or a
+    table's text column (`text_column`, else one named "text", else its only text column)."""
+    from workbench.engine.data.readers import load_table
+
+    frame = load_table(data)
+    if text_column is not None:
+        if text_column not in frame.columns:
+            raise UserError(
+                f"--text-column {text_column!r} is not a column of {Path(data).name}; its "
+                f"columns: {', '.join(map(str, frame.columns))}"
+            )
+        column = text_column
+    elif "text" in frame.columns:
+        column = "text"
+    else:
+        texts = [c for c in frame.columns if frame[c].dtype == object]
+        if len(texts) != 1:
+            raise UserError(
+                f"cannot tell which column of {Path(data).name} holds the text; name it with "
+                f"--text-column (columns: {', '.join(map(str, frame.columns))})"
+            )
+        column = texts[0]
+    texts = [t for t in frame[column].tolist() if isinstance(t, str) and t.strip()]
+    if not texts:
+        raise UserError(
+            f"column {column!r} of {Path(data).name} has no text; give the training text"
+        )
+    return texts
