@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
 from workbench.errors import UserError
+from workbench.lazy import pandas as pd
 
 UNLABELLED_FOLDERS = frozenset({"unsup"})
 _LAYOUT = "one sub-folder of .txt files per class, e.g. train/pos/*.txt and train/neg/*.txt"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pandas as pd
+from workbench.lazy import pandas as pd
 
 _TEXT_NAMES = ("text", "sentence", "review", "content", "document", "comment", "utterance", "tweet")
 _LABEL_NAMES = ("label", "labels", "class", "category", "sentiment", "target", "y")

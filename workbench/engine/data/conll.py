@@ -10,10 +10,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pandas as pd
-
 from workbench.engine.data.plain_text import read_utf8_text
 from workbench.errors import UserError
+from workbench.lazy import pandas as pd
 
 DOCSTART = "-DOCSTART-"
 _TAG = re.compile(r"^(O|[BIES]-\S+|[BIES])$")

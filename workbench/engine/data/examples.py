@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from workbench.errors import UserError
+from workbench.lazy import pandas as pd
 
 
 @dataclass

@@ -10,9 +10,8 @@ import importlib
 import zipfile
 from pathlib import Path
 
-import pandas as pd
-
 from workbench.errors import UserError
+from workbench.lazy import pandas as pd
 
 MISSING_OPENPYXL = (
     "reading .xlsx files needs the optional package openpyxl; "

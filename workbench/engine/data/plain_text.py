@@ -16,9 +16,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pandas as pd
-
 from workbench.errors import UserError
+from workbench.lazy import pandas as pd
 
 _BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
 

@@ -11,10 +11,9 @@ import json
 import re
 from pathlib import Path
 
-import pandas as pd
-
 from workbench.engine.data.plain_text import read_utf8_text
 from workbench.errors import UserError
+from workbench.lazy import pandas as pd
 
 _SNIFF_CHARS = 65536
 _LAYOUT = (

@@ -40,11 +40,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from workbench.engine.models.family import CAUSAL_LM
 from workbench.engine.tasks.base import Features, Role, Rows, Task, TaskData
 from workbench.errors import UserError
+from workbench.lazy import pandas as pd
 
 if TYPE_CHECKING:
     import torch
@@ -106,6 +106,7 @@ class CausalLM(Task):
     # much higher rate: bench/tinyshakespeare_gpt2.py trains its 10M GPT-2 at 1e-3.
     defaults = {"epochs": 3, "learning_rate": 5e-5, "batch_size": 8, "max_length": 256}
     evaluate_before_training = True
+    rows_encode_apart = False  # documents are packed into rows of max_length
 
     # ---- reading data --------------------------------------------------------------------
     def read(self, config: RunConfig, load: Callable[[str], pd.DataFrame]) -> TaskData:

@@ -19,13 +19,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from workbench.engine.data.columns import guess_columns
 from workbench.engine.metrics.multilabel import multilabel_metrics, tune_threshold
 from workbench.engine.models.family import SEQUENCE_CLASSIFICATION
 from workbench.engine.tasks.base import LABEL, TEXT, Features, Rows, Task, TaskData
 from workbench.errors import UserError
+from workbench.lazy import pandas as pd
 
 if TYPE_CHECKING:
     import torch

@@ -12,12 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from workbench.engine.metrics.classification import binary_f1
 from workbench.engine.tasks.base import LABEL, TEXT, TEXT_PAIR, Rows, Task
 from workbench.engine.tasks.text_classification import TextClassification
 from workbench.errors import UserError
+from workbench.lazy import pandas as pd
 
 # Column names of the two texts in common pair datasets (compared lower-cased):
 # GLUE/SentEval, SuperGLUE/NLI, Quora, and MRPC's own TSV header.

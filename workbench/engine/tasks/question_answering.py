@@ -18,12 +18,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from workbench.engine.metrics.squad import squad_metrics
 from workbench.engine.models.family import QUESTION_ANSWERING
 from workbench.engine.tasks.base import ANSWER, CONTEXT, QUESTION, Features, Rows, Task, TaskData
 from workbench.errors import UserError
+from workbench.lazy import pandas as pd
 
 if TYPE_CHECKING:
     import torch

@@ -12,7 +12,6 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from workbench.engine.data.columns import guess_columns
 from workbench.engine.metrics.correlation import mse, pearson, spearman
@@ -20,6 +19,7 @@ from workbench.engine.models.family import SEQUENCE_CLASSIFICATION
 from workbench.engine.tasks.base import LABEL, TEXT, TEXT_PAIR, Features, Rows, Task
 from workbench.engine.tasks.pair_classification import guess_pair, pair_inputs, resolve_pair_columns
 from workbench.errors import UserError
+from workbench.lazy import pandas as pd
 
 if TYPE_CHECKING:
     import torch

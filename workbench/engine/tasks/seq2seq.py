@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from workbench.engine.models.family import SEQ2SEQ_LM
 from workbench.engine.tasks.base import SOURCE, TARGET, Features, Rows, Task, TaskData
 from workbench.errors import UserError
+from workbench.lazy import pandas as pd
 
 if TYPE_CHECKING:
     import torch

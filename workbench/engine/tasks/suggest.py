@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import pandas as pd
-
 from workbench.engine.tasks import TASK_NAMES
+from workbench.lazy import pandas as pd
 
 
 def suggest_task(frame: pd.DataFrame) -> str | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from workbench.engine.data.columns import guess_columns
 from workbench.engine.data.examples import labelled_columns, stratified_indices
@@ -16,6 +15,7 @@ from workbench.engine.metrics.classification import (
 )
 from workbench.engine.models.family import SEQUENCE_CLASSIFICATION
 from workbench.engine.tasks.base import LABEL, TEXT, Features, Rows, Task
+from workbench.lazy import pandas as pd
 
 if TYPE_CHECKING:
     import torch

@@ -16,7 +16,6 @@ import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from workbench.engine.metrics.classification import cross_entropy, softmax
 from workbench.engine.metrics.entities import (
@@ -29,6 +28,7 @@ from workbench.engine.metrics.entities import (
 from workbench.engine.models.family import TOKEN_CLASSIFICATION
 from workbench.engine.tasks.base import LABEL, TEXT, Features, Rows, Task
 from workbench.errors import UserError
+from workbench.lazy import pandas as pd
 
 if TYPE_CHECKING:
     import torch
