@@ -63,6 +63,9 @@ class RunConfig:
     task: str = "text-classification"
     epochs: int | None = None
     """None: the task's default (1 for text classification; see `workbench train --help`)."""
+    max_steps: int = 0
+    """Stop after this many optimizer steps, the learning-rate schedule ending there; as many
+    epochs as they take, the last one partly (0: off, `epochs` decide)."""
     batch_size: int | None = None
     learning_rate: float | None = None
     warmup_ratio: float = 0.1
@@ -172,6 +175,7 @@ class RunConfig:
             _check_float("learning_rate", self.learning_rate, 0.0, 1.0, low_open=True)
         _check_int("seed", self.seed, 0, 2**32 - 1)
         _check_int("eval_every_steps", self.eval_every_steps, 0)
+        _check_int("max_steps", self.max_steps, 0, 10_000_000)
         _check_int("log_every_steps", self.log_every_steps, 1)
         _check_int("checkpoint_every_steps", self.checkpoint_every_steps, 0)
         _check_int("keep_checkpoints", self.keep_checkpoints, 1, 1000)

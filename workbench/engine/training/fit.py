@@ -50,6 +50,8 @@ class TrainPlan:
     epochs: int
     steps_per_epoch: int
     primary_metric: str
+    max_steps: int = 0
+    """Stop after this many steps, inside an epoch if need be (0: after `epochs`)."""
     greater_is_better: bool = True
     max_grad_norm: float = 1.0
     log_every: int = 5
@@ -74,7 +76,8 @@ class TrainPlan:
 
     @property
     def total_steps(self) -> int:
-        return self.steps_per_epoch * self.epochs
+        whole = self.steps_per_epoch * self.epochs
+        return min(whole, self.max_steps) if self.max_steps else whole
 
 
 def fit(
@@ -185,18 +188,23 @@ def fit(
                 running_count = 0
                 state.running_count = 0
                 window_start, window_examples = time.perf_counter(), 0
+            # The epoch's last batch, or --max-steps reached: the end's evaluation follows.
+            ends = position + 1 == len(batches) or state.step >= total
             mid_run = plan.eval_every and state.step % plan.eval_every == 0
-            if mid_run and position + 1 < len(batches) and evaluate(final=False):
+            if mid_run and not ends and evaluate(final=False):
                 state.status = "early-stopped"
                 return _finish(plan, state, sink)
-            if position + 1 < len(batches):  # the epoch's end has its own, after its evaluation
-                checkpoint("step")
+            if ends:
+                break
+            checkpoint("step")  # the epoch's end has its own, after its evaluation
         state.epoch, state.batch_in_epoch = epoch + 1, 0
-        if evaluate(final=state.epoch == plan.epochs and not plan.keep_best):
+        last = state.epoch == plan.epochs or state.step >= total
+        if evaluate(final=last and not plan.keep_best):
             state.status = "early-stopped"
             return _finish(plan, state, sink)
-        if state.epoch < plan.epochs:  # after the last one the model is saved at once
-            checkpoint("epoch")
+        if last:  # the model is saved at once
+            break
+        checkpoint("epoch")
     state.status = "completed"
     return _finish(plan, state, sink)
 
