@@ -1,13 +1,14 @@
 """Plain, immutable events the engine reports while it trains.
 
-The CLI prints them, the GUI plots them, and every one of them is appended to the run's
-`metrics.jsonl`, so a run's curves can be rebuilt from disk. No Qt and no tensors here:
-only numbers, strings, lists and dicts.
+The CLI prints them, the GUI plots them, and every one of them but `Progress` is appended
+to the run's `metrics.jsonl`, so a run's curves can be rebuilt from disk. No Qt and no
+tensors here: only numbers, strings, lists and dicts.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,7 +94,58 @@ class RunFinished:
     kind: str = "finished"
 
 
-Event = RunStarted | StepLogged | StepSkipped | EvalFinished | Notice | RunFinished
+@dataclass(frozen=True)
+class Progress:
+    """Work before the first step that takes a while on a big file: reading a data file
+    (`stage` "read", counted in bytes) and tokenising the examples ("tokenise", in rows).
+    For the caller's eyes only (a status line): not written to metrics.jsonl, and sent
+    before the run folder exists while reading. The last of a stage has done == total."""
+
+    stage: str
+    what: str  # a file's name, or "training data" / "validation data"
+    done: int
+    total: int  # 0: unknown (a folder of files)
+    unit: str = "rows"  # "bytes" or "rows"
+    kind: str = "progress"
+
+    @property
+    def fraction(self) -> float | None:
+        return min(1.0, self.done / self.total) if self.total > 0 else None
+
+    @property
+    def message(self) -> str:
+        """One line: "Reading data.csv… 45 %", "Tokenising training data… 120,000 / 1,000,000
+        rows"."""
+        verb = {"read": "Reading", "tokenise": "Tokenising"}.get(self.stage, self.stage.title())
+        if self.fraction is None:
+            return f"{verb} {self.what}…"
+        if self.unit == "bytes":
+            size = f"{self.total / 2**20:,.0f} MB" if self.total >= 2**20 else f"{self.total:,} B"
+            return f"{verb} {self.what} ({size})… {100 * self.fraction:.0f} %"
+        return f"{verb} {self.what}… {self.done:,} / {self.total:,} {self.unit}"
+
+
+def progress_callback(
+    sink: EventSink | None, stage: str, what: str, unit: str, interval: float = 0.25
+) -> Callable[[int, int], None] | None:
+    """A `(done, total)` callback that sends `Progress` events to `sink`: the first, then at
+    most one every `interval` seconds, and always the last (done == total). None without a
+    sink."""
+    if sink is None:
+        return None
+    last = [-float("inf"), None]  # when the last event went, and its (done, total)
+
+    def report(done: int, total: int) -> None:
+        now = time.monotonic()
+        if (done, total) == last[1] or (done < total and now - last[0] < interval):
+            return
+        last[0], last[1] = now, (done, total)
+        sink(Progress(stage, what, done, total, unit))
+
+    return report
+
+
+Event = RunStarted | StepLogged | StepSkipped | EvalFinished | Notice | RunFinished | Progress
 EventSink = Callable[[Event], None]
 
 

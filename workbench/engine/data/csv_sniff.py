@@ -28,7 +28,7 @@ import io
 import itertools
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,13 +70,26 @@ def sniff_csv(path: str | Path) -> CsvLayout:
     return CsvLayout(delimiter, has_header, f"{why_delimiter}; {why_header}", quoted)
 
 
-def read_delimited(path: str | Path, layout: CsvLayout, header: bool | None = None) -> pd.DataFrame:
-    """Read the file as `layout` says; without a header, columns are `column_1`, `column_2`..."""
+def read_delimited(
+    path: str | Path,
+    layout: CsvLayout,
+    header: bool | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Read the file as `layout` says; without a header, columns are `column_1`, `column_2`...
+    `progress(bytes read, file size)` follows pandas through the file (a 300 MB file takes
+    a while)."""
     path = Path(path)
     use_header = layout.has_header if header is None else header
+    handle = None
+    source: Path | io.BufferedReader = path
+    if progress is not None:
+        size = path.stat().st_size
+        handle = io.BufferedReader(_ReadCounter(open(path, "rb"), size, progress), 1 << 20)
+        source = handle
     try:
         frame = pd.read_csv(
-            path,
+            source,
             sep=layout.delimiter,
             header=0 if use_header else None,
             encoding="utf-8-sig",
@@ -90,6 +103,8 @@ def read_delimited(path: str | Path, layout: CsvLayout, header: bool | None = No
         raise UserError(f"{path.name} has no rows; add examples to it") from None
     except (pd.errors.ParserError, ValueError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if handle is not None:
+            handle.close()
         if "EOF inside string" in first_line:  # pandas counts records, not lines: find it
             line = _unclosed_quote_line(_lines(path), layout.delimiter)
             if line is not None:
@@ -99,12 +114,38 @@ def read_delimited(path: str | Path, layout: CsvLayout, header: bool | None = No
             f"cannot read {path.name} with {name} between columns: {first_line}; "
             "check that every row has the same number of columns"
         ) from None
+    finally:
+        if handle is not None:
+            handle.close()
     if not use_header:
         frame.columns = [f"column_{i}" for i in range(1, len(frame.columns) + 1)]
     if frame.empty:
         raise UserError(f"{path.name} has no rows; add examples to it")
     frame.columns = [str(c) for c in frame.columns]
     return frame
+
+
+class _ReadCounter(io.RawIOBase):
+    """A binary file that says how far it has been read: `progress(bytes, size)`."""
+
+    def __init__(self, raw, size: int, progress: Callable[[int, int], None]) -> None:
+        self._raw = raw
+        self._size = size
+        self._progress = progress
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._raw.readinto(buffer) or 0
+        self.count += n
+        self._progress(min(self.count, self._size), self._size)
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 def not_utf8_message(path: Path) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from workbench.engine.data.class_folders import read_class_folders
@@ -42,9 +43,15 @@ _CONLL_SUFFIXES = (".conll", ".iob", ".bio")
 _HEADER = {"auto": None, "yes": True, "no": False}
 
 
-def load_table(path: str | Path, header: str = "auto") -> pd.DataFrame:
+def load_table(
+    path: str | Path,
+    header: str = "auto",
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
     """Read a data file (or a folder of class sub-folders); raise UserError with a fix when it
-    cannot be read. `header` says whether a CSV/TSV's first row names the columns: auto, yes, no."""
+    cannot be read. `header` says whether a CSV/TSV's first row names the columns: auto, yes, no.
+    `progress(bytes read, file size)` is called as a CSV/TSV is read (other formats: at the
+    start and the end; a folder: once, with size 0)."""
     path = Path(path).expanduser()
     if not path.exists():
         if path.is_symlink():
@@ -53,11 +60,16 @@ def load_table(path: str | Path, header: str = "auto") -> pd.DataFrame:
             )
         raise UserError(f"data file {path} does not exist; check the path")
     if path.is_dir():
+        if progress is not None:
+            progress(0, 0)
         frame = read_class_folders(path)
         frame.attrs["notices"] = [f"read {path.name}/ as one sub-folder of .txt files per class"]
         return frame
     if not stat.S_ISREG(path.stat().st_mode):
         raise UserError(f"{path} is not a regular file (a pipe or a device?); give a data file")
+    size = path.stat().st_size
+    if progress is not None:
+        progress(0, size)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise UserError(
@@ -72,7 +84,7 @@ def load_table(path: str | Path, header: str = "auto") -> pd.DataFrame:
                 f"read {path.name} as a CoNLL file (one token per line, tag in the last column)"
             )
         elif suffix in (".csv", ".tsv") or (suffix == ".txt" and _has_tabs(path)):
-            frame = _read_delimited(path, header, notices)
+            frame = _read_delimited(path, header, notices, progress)
         elif suffix == ".txt":
             frame = read_plain_text(path)
             notices.append(f"read {path.name} as plain text: {len(frame):,} documents")
@@ -99,6 +111,8 @@ def load_table(path: str | Path, header: str = "auto") -> pd.DataFrame:
         raise UserError(f"{path.name} has no rows; add examples to it")
     frame.columns = [str(c) for c in frame.columns]
     frame.attrs["notices"] = notices
+    if progress is not None:
+        progress(size, size)
     return frame
 
 
@@ -182,10 +196,15 @@ def preview_table(path: str | Path, header: str = "auto", rows: int = PREVIEW_RO
     return frame
 
 
-def _read_delimited(path: Path, header: str, notices: list[str]) -> pd.DataFrame:
+def _read_delimited(
+    path: Path,
+    header: str,
+    notices: list[str],
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
     layout = sniff_csv(path)
     wanted = _HEADER.get(header)
-    frame = read_delimited(path, layout, wanted)
+    frame = read_delimited(path, layout, wanted, progress)
     name = DELIMITER_NAMES[layout.delimiter]
     if layout.delimiter != {".tsv": "\t", ".txt": "\t"}.get(path.suffix.lower(), ","):
         notices.append(f"{path.name} has a {name} between columns (detected)")

@@ -10,6 +10,8 @@ procedure, evaluate, predict, export, the CLI and the GUI only ever talk to this
 
 from __future__ import annotations
 
+import copy
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from workbench.engine.data.sequences import PackedSequences
 from workbench.engine.models.registry import fresh_weights_notice
 from workbench.errors import UserError
 from workbench.lazy import pandas as pd
@@ -73,6 +76,10 @@ class Rows:
     def subset(self, indices: list[int] | np.ndarray) -> Rows:
         return Rows({k: [v[i] for i in indices] for k, v in self.columns.items()})
 
+    def slice(self, start: int, stop: int) -> Rows:
+        """Rows start..stop (a chunk to encode), without copying more than the slice."""
+        return Rows({k: v[start:stop] for k, v in self.columns.items()})
+
 
 @dataclass
 class Features:
@@ -83,7 +90,7 @@ class Features:
     0, any other sequence, such as per-token labels, with -100); `values` are stacked as
     they are; `extra` is what post-processing needs (offsets, word ids) and is not collated."""
 
-    sequences: dict[str, list[list[int]]]
+    sequences: dict[str, list[list[int]] | PackedSequences]
     values: dict[str, np.ndarray] = field(default_factory=dict)
     example_index: np.ndarray | None = None
     extra: dict[str, list[Any]] = field(default_factory=dict)
@@ -92,13 +99,58 @@ class Features:
         return len(self.sequences["input_ids"])
 
     @property
-    def lengths(self) -> list[int]:
-        return [len(s) for s in self.sequences["input_ids"]]
+    def lengths(self) -> list[int] | np.ndarray:
+        ids = self.sequences["input_ids"]
+        if isinstance(ids, PackedSequences):
+            return ids.lengths
+        return [len(s) for s in ids]
 
     def examples_of(self) -> np.ndarray:
         if self.example_index is None:
             return np.arange(len(self))
         return self.example_index
+
+
+def pack_features(features: Features) -> Features:
+    """The same features with every sequence packed (engine/data/sequences.py): a copy that
+    keeps a subclass's own fields (masking settings, the tokenizer)."""
+    packed = copy.copy(features)
+    packed.sequences = {
+        name: rows if isinstance(rows, PackedSequences) else PackedSequences.from_rows(rows)
+        for name, rows in features.sequences.items()
+    }
+    return packed
+
+
+def concat_features(parts: list[tuple[int, Features]]) -> Features:
+    """One Features from (first row, features) per chunk of rows, in order: sequences and
+    values joined, `example_index` moved to the whole table's rows, `extra` joined."""
+    first = parts[0][1]
+    out = copy.copy(first)
+    out.sequences = {
+        name: PackedSequences.concat([pack_features(p).sequences[name] for _, p in parts])
+        for name in first.sequences
+    }
+    out.values = {name: np.concatenate([p.values[name] for _, p in parts]) for name in first.values}
+    if all(p.example_index is None for _, p in parts):
+        out.example_index = None
+    else:
+        out.example_index = np.concatenate(
+            [np.asarray(p.examples_of(), dtype=np.int64) + start for start, p in parts]
+        )
+    out.extra = {}
+    for name, value in first.extra.items():
+        pieces = [p.extra[name] for _, p in parts]
+        if isinstance(value, np.ndarray):
+            out.extra[name] = np.concatenate(pieces)
+        else:
+            out.extra[name] = list(itertools.chain.from_iterable(pieces))
+    return out
+
+
+ENCODE_CHUNK_ROWS = 10_000
+"""Rows encoded at once by `Task.encode_in_chunks`: the tokenizer's Encodings (ids, tokens as
+strings, offsets, masks: ~100 bytes a token) live for one chunk only."""
 
 
 @dataclass
@@ -133,6 +185,9 @@ class Task:
     evaluate_before_training: ClassVar[bool] = False
     """Evaluate once before the first step too (step 0), so the results can say how far
     training moved the metrics (`<metric>_before`): the masked LM's perplexity."""
+    rows_encode_apart: ClassVar[bool] = True
+    """Each row's features depend on that row alone, so `encode_in_chunks` may encode a big
+    table a slice at a time; False for a task whose features join rows (packed blocks)."""
     probe_texts: ClassVar[tuple[str, ...] | None] = None
     """Texts the export's self-check predicts on, where the exporter's own do not fit the
     task (a masked LM needs a mask in them); None: the exporter's."""
@@ -251,6 +306,35 @@ class Task:
         self, rows: Rows, tokenizer: TextTokenizer, config: RunConfig, meta: dict[str, Any]
     ) -> Features:
         raise NotImplementedError
+
+    def encode_in_chunks(
+        self,
+        rows: Rows,
+        tokenizer: TextTokenizer,
+        config: RunConfig,
+        meta: dict[str, Any],
+        progress: Callable[[int, int], None] | None = None,
+        chunk_rows: int = ENCODE_CHUNK_ROWS,
+    ) -> Features:
+        """`encode`, a chunk of rows at a time, with every sequence packed: what training
+        keeps of a big table. Equal to `encode` of all rows (see `rows_encode_apart`);
+        `progress(rows done, rows)` after each chunk."""
+        total = len(rows)
+        if progress is not None:
+            progress(0, total)
+        if not self.rows_encode_apart or total <= chunk_rows:
+            features = pack_features(self.encode(rows, tokenizer, config, meta))
+            if progress is not None:
+                progress(total, total)
+            return features
+        parts: list[tuple[int, Features]] = []
+        for start in range(0, total, chunk_rows):
+            stop = min(start + chunk_rows, total)
+            part = self.encode(rows.slice(start, stop), tokenizer, config, meta)
+            parts.append((start, pack_features(part)))  # the chunk's lists go here
+            if progress is not None:
+                progress(stop, total)
+        return concat_features(parts)
 
     def collate(
         self, features: Features, indices: list[int], pad_id: int, multiple_of: int, training: bool

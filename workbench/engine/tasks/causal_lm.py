@@ -106,6 +106,7 @@ class CausalLM(Task):
     # much higher rate: bench/tinyshakespeare_gpt2.py trains its 10M GPT-2 at 1e-3.
     defaults = {"epochs": 3, "learning_rate": 5e-5, "batch_size": 8, "max_length": 256}
     evaluate_before_training = True
+    rows_encode_apart = False  # documents are packed into rows of max_length
 
     # ---- reading data --------------------------------------------------------------------
     def read(self, config: RunConfig, load: Callable[[str], pd.DataFrame]) -> TaskData:

@@ -104,6 +104,7 @@ class MaskedLM(Task):
     # 444 at 1e-3. Epochs, batch size and max length stay the general defaults.
     defaults = {"learning_rate": 3e-4}
     evaluate_before_training = True
+    rows_encode_apart = False  # documents are packed into blocks and paired across rows
     probe_texts = (
         "A short [MASK] sentence.",
         "Ein zweiter Satz, [MASK] als der erste, mit [MASK].",
