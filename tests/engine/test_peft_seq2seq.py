@@ -199,7 +199,8 @@ def test_freeze_layers_freezes_the_bottom_of_each_stack(folders, name):
     frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
     bottom = (
         ("model.encoder.layers.0.", "model.decoder.layers.0.", "model.shared.",
-         "model.encoder.embed_positions.", "model.decoder.embed_positions.")
+         "model.encoder.embed_positions.", "model.decoder.embed_positions.",
+         "model.encoder.layernorm_embedding.", "model.decoder.layernorm_embedding.")
         if name == "bart"
         else ("encoder.block.0.", "decoder.block.0.", "shared.")
     )  # fmt: skip

@@ -466,10 +466,14 @@ FAMILY = Family(
     # Two stacks: --freeze-layers N freezes the encoder's bottom N layers and the decoder's
     # bottom N; LoRA and gradient checkpointing reach the layers of both.
     layer_stacks=("model.encoder.layers.", "model.decoder.layers."),
+    # --freeze-embeddings: the tokens, the positions and the LayerNorm right after them
+    # (what BERT's `embeddings.LayerNorm` is), so every layer's input stays as pretrained.
     embedding_prefixes=(
         "model.shared.",
         "model.encoder.embed_positions.",
         "model.decoder.embed_positions.",
+        "model.encoder.layernorm_embedding.",
+        "model.decoder.layernorm_embedding.",
     ),
     lora_targets=BART_LORA_TARGETS,
 )

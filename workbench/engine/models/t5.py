@@ -638,6 +638,17 @@ FAMILY = Family(
         "transformer.encoder.block.",
         "transformer.decoder.block.",
     ),
-    embedding_prefixes=("shared.", "transformer.shared."),
+    # --freeze-embeddings: the token table and T5's position embeddings, the relative position
+    # tables in block 0 of each stack (the paper's "position embeddings"; BERT, GPT-2 and BART
+    # freeze their positions too). T5 has no norm right after the embeddings.
+    embedding_prefixes=tuple(
+        f"{prefix}{part}"
+        for prefix in ("", "transformer.")
+        for part in (
+            "shared.",
+            "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.",
+            "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.",
+        )
+    ),
     lora_targets=T5_LORA_TARGETS,
 )
