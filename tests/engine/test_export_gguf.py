@@ -282,7 +282,7 @@ def test_qwen2_is_written_unpermuted_with_its_biases_and_a_tied_head(tmp_path):
     assert "output.weight" not in names  # tied: llama.cpp reuses token_embd
     assert {"blk.0.attn_q.bias", "blk.0.attn_k.bias", "blk.0.attn_v.bias"} <= names
     assert _field(file, "general.architecture") == "qwen2"
-    assert _field(file, "tokenizer.ggml.pre") == "gpt2"
+    assert _field(file, "tokenizer.ggml.pre") == "gpt-2"  # llama.cpp's name
     state = build_model(folder, "causal-lm", 0).model.state_dict()
     q = next(t for t in file.tensors if t.name == "blk.0.attn_q.weight")
     stored = np.asarray(q.data, dtype=np.float32).reshape(

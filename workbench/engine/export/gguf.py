@@ -337,7 +337,7 @@ def _pre_tokenizer(tokenizer: dict[str, Any]) -> str:
             "model's tokenizer is another kind"
         )
     if types == ["ByteLevel"] and steps[0].get("use_regex", True):
-        return "gpt2"
+        return "gpt-2"  # llama.cpp's name for GPT-2's split ("gpt2" is refused as unknown)
     if types == ["Digits", "ByteLevel"] and steps[0].get("individual_digits"):
         return "smollm"
     if types == ["Split", "ByteLevel"] and not steps[1].get("use_regex", True):

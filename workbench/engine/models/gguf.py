@@ -72,6 +72,7 @@ _QWEN2_SPLIT = (
 _PRE_TOKENIZERS = {
     "default": ("gpt2", None),
     "gpt2": ("gpt2", None),
+    "gpt-2": ("gpt2", None),  # llama.cpp's own name for GPT-2's split
     # single digits first, then GPT-2's split (SmolLM's own tokenizer.json does the same)
     "smollm": ("digits", None),
     "starcoder": ("digits", None),
