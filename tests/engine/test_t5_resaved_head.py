@@ -97,6 +97,9 @@ def test_what_we_save_from_it_keeps_the_own_head(resaved, tmp_path):
     head = loaded.family.head("seq2seq-lm")
     save_folder(out, loaded.model, loaded.raw_config, resaved, tokenizer, tuple(head.tied))
     assert "lm_head.weight" in _keys(out)
+    config = json.loads((out / "config.json").read_text())
+    # Untied on loading, so written untied: transformers (and we) would otherwise tie again.
+    assert config["tie_word_embeddings"] is False and config["scale_decoder_outputs"] is False
     again = build_model(out, "seq2seq-lm", 0).model
     assert again.lm_head.weight is not again.shared.weight
     assert torch.equal(again.lm_head.weight, loaded.model.lm_head.weight)

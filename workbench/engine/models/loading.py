@@ -6,6 +6,7 @@ errors: an unexpected key, a missing key or a shape that does not fit names the 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,8 +66,11 @@ def build_model(
     if not keep_head:
         weights = weights.subset(k for k in weights if not k.startswith(head.new_prefixes))
     tied = {**head.tied, **shared_weights(model)}
-    for name in untie_differing(model, weights, family, head):
+    untied = untie_differing(model, weights, family, head)
+    for name in untied:
         del tied[name]
+    if untied:  # what is saved from it must say so, or transformers would tie the head again
+        raw, config = untied_config(raw, config)
     fresh = load_into(model, weights, family, head.new_prefixes, tied)
     backbone_fresh = [k for k in fresh if k.startswith(family.optional_prefixes)]
     init_fresh(model, backbone_fresh, getattr(config, "initializer_range", 0.02))
@@ -107,6 +111,23 @@ def untie_differing(
         setattr(parent, attr, nn.Parameter(torch.empty_like(old), old.requires_grad))
         untied.append(name)
     return untied
+
+
+# Settings whose meaning followed the tie (transformers 4 scaled T5's decoder output exactly
+# when the head was tied): written down as in effect, so untying changes nothing else.
+_FOLLOWS_THE_TIE = ("scale_decoder_outputs",)
+
+
+def untied_config(raw: dict[str, Any], config: Any) -> tuple[dict[str, Any], Any]:
+    """config.json (and the family's config) of a model whose head was untied on loading:
+    `tie_word_embeddings: false`, so a re-saved or exported folder loads untied everywhere."""
+    raw = dict(raw, tie_word_embeddings=False)
+    for key in _FOLLOWS_THE_TIE:
+        if hasattr(config, key):
+            raw[key] = bool(getattr(config, key))
+    if dataclasses.is_dataclass(config) and hasattr(config, "tie_word_embeddings"):
+        config = dataclasses.replace(config, tie_word_embeddings=False)
+    return raw, config
 
 
 def load_into(
