@@ -14,21 +14,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
-from workbench.engine import export_model
-from workbench.engine.generation.generate import GenerationSettings, generate
-from workbench.engine.models.loading import build_model
-from workbench.engine.tokenizer import TextTokenizer
-
+# first, so that where it is missing the file is skipped without importing torch
 llama_cpp = pytest.importorskip(
     "llama_cpp",
     reason="llama-cpp-python is not installed (a source build of llama.cpp: "
     "`pip install llama-cpp-python`); these tests run our GGUF exports in llama.cpp",
 )
 pytest.importorskip("gguf")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from workbench.engine import export_model  # noqa: E402
+from workbench.engine.generation.generate import GenerationSettings, generate  # noqa: E402
+from workbench.engine.models.loading import build_model  # noqa: E402
+from workbench.engine.tokenizer import TextTokenizer  # noqa: E402
 
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 CORPUS = [
