@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
 
     collector = MainThreadGarbageCollector(app)  # Qt garbage is freed on this thread only
     reporter = crash.install(app)  # unexpected exceptions: the log and a dialog
+    from workbench.gui import interrupts
+
+    signals = interrupts.install(app)  # Ctrl+C, SIGTERM: stop and save, twice: abort
     app.aboutToQuit.connect(shutdown_all)
     app.aboutToQuit.connect(wait_for_tasks)
     # The panels' background work (reading the data, listing models and exporters: the first
@@ -108,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         collector.stop()
         del shown
         reporter.uninstall()
+        if signals is not None:
+            signals.uninstall()
     applog.logger.info("Workbench closed (exit code %d)", code)
     return code
 

@@ -356,6 +356,10 @@ class MainWindow(QMainWindow):
             store = ui_settings.settings()
             store.setValue(ui_settings.KEY_GEOMETRY, self.saveGeometry())
             store.setValue(ui_settings.KEY_PAGE, self.sidebar.currentRow())
+        if self.runner.save_pending():  # the model is in memory only: answer the question
+            event.ignore()
+            self.train_panel.raise_save_dialog()
+            return
         if self.runner.is_running():
             # The engine stops after the current step, then evaluates and saves the model
             # trained so far; that can take a while, so never wait for it here (the window

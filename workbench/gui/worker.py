@@ -5,10 +5,15 @@ and puts every event into a `queue.SimpleQueue`. `TrainingRunner` lives in the G
 drains that queue on a timer and re-emits each event as a typed signal, so the GUI's cost
 is bounded by the timer, not by steps per second, and no point is dropped. The worker
 catches everything and always ends with a `RunFinished`, so the GUI never waits forever.
+
+A checkpoint or model that cannot be saved (a full or read-only disk) does not end the run:
+the engine keeps the model in memory and the worker asks the GUI (`sig_save_failed`, a
+`SaveQuestion`) whether to save again, elsewhere, or not at all, waiting for the answer.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import queue
 import threading
@@ -18,6 +23,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
 from workbench import applog, engine
+from workbench.engine import saving
 from workbench.engine.events import (
     EvalFinished,
     Notice,
@@ -34,6 +40,34 @@ MESSAGES = {
     "no_finish": "the training ended without reporting a result (this is a bug in Workbench)",
     "already_running": "a run is already in progress",
 }
+
+ANSWER_POLL_S = 0.2  # how often a waiting save looks whether the run was abandoned
+ABORT_WAIT_S = 10.0  # an abort waits this long for a write in progress to be undone
+
+
+class SaveQuestion:
+    """A failed save waiting for the user: `failure` (engine SaveFailure) says what, where
+    and how much; `answer(...)` (from any thread, once) lets the engine go on. The answer is
+    "retry", a folder to save the run in instead, or None (do not save)."""
+
+    def __init__(self, failure: Any) -> None:
+        self.failure = failure
+        self._answers: queue.SimpleQueue = queue.SimpleQueue()
+        self.answered = threading.Event()
+
+    def answer(self, value: Any) -> None:
+        if not self.answered.is_set():
+            self.answered.set()
+            self._answers.put(value)
+
+    def wait(self, abandoned: threading.Event) -> Any:
+        """The answer, or None once the run is abandoned (the app is closing)."""
+        while True:
+            try:
+                return self._answers.get(timeout=ANSWER_POLL_S)
+            except queue.Empty:
+                if abandoned.is_set():
+                    return None
 
 
 def all_gpus_train_fn(processes: int) -> TrainFn:
@@ -55,28 +89,47 @@ class TrainingWorker(QObject):
         events: queue.SimpleQueue,
         stop: threading.Event,
         train_fn: TrainFn = engine.train,
+        abandoned: threading.Event | None = None,
     ) -> None:
         super().__init__()  # parentless: it is moved to its own QThread
         self._config = config
         self._events = events
         self._stop = stop
         self._train = train_fn
+        self._abandoned = abandoned or threading.Event()
+        self.ident: int | None = None
+        self.run_dir = ""  # once RunStarted named it
+
+    def _ask_to_save(self, failure: Any) -> Any:
+        """The engine's on_save_failed handler, in this thread: ask the GUI and wait."""
+        question = SaveQuestion(failure)
+        applog.logger.warning(
+            "could not save the %s of %s in %s: %s", failure.what, failure.run_dir,
+            failure.folder, failure.error,
+        )  # fmt: skip
+        self._events.put(question)
+        answer = question.wait(self._abandoned)
+        applog.logger.info("save of %s answered: %r", failure.run_dir, answer)
+        return answer
 
     @Slot()
     def run(self) -> None:
+        self.ident = threading.get_ident()  # for abort(): an interrupt raised in this thread
         finished = False
         run_dir = ""
 
         def on_event(event: Any) -> None:
             nonlocal finished, run_dir
             if isinstance(event, RunStarted):
-                run_dir = event.run_dir
+                run_dir = self.run_dir = event.run_dir
             if isinstance(event, RunFinished):
                 finished = True
             applog.log_event(event)  # started, finished, stopped, failed: the app log
             self._events.put(event)
 
         try:
+            # This thread's runs keep a model that could not be saved and ask what to do.
+            saving.on_save_failed.set(self._ask_to_save)
             self._train(self._config, on_event=on_event, should_stop=self._stop.is_set)
         except BaseException as exc:  # the GUI must always get a final event
             applog.log_exception("the training thread", exc)
@@ -103,6 +156,7 @@ class TrainingRunner(QObject):
     sig_step_skipped = Signal(object)  # StepSkipped: a non-finite step, not applied
     sig_eval_finished = Signal(object)  # EvalFinished
     sig_notice = Signal(object)  # Notice
+    sig_save_failed = Signal(object)  # SaveQuestion: the disk is full; answer it to go on
     sig_run_finished = Signal(object)  # RunFinished; emitted after the thread has ended
     sig_running_changed = Signal(bool)
 
@@ -113,6 +167,8 @@ class TrainingRunner(QObject):
         self._train_fn = train_fn or engine.train
         self._events: queue.SimpleQueue = queue.SimpleQueue()
         self._stop = threading.Event()
+        self._abandoned = threading.Event()
+        self.save_question: SaveQuestion | None = None  # a failed save waiting for the user
         self._thread: QThread | None = None
         self._worker: TrainingWorker | None = None
         self._pending_finish: RunFinished | None = None
@@ -131,14 +187,22 @@ class TrainingRunner(QObject):
     def is_running(self) -> bool:
         return self._running
 
+    def save_pending(self) -> bool:
+        """A failed save waits for the user's answer (Save again / elsewhere / not)."""
+        return self.save_question is not None and not self.save_question.answered.is_set()
+
     def start(self, config: Any, train_fn: TrainFn | None = None) -> None:
         """`train_fn`: this run's instead of the runner's (all GPUs through torchrun)."""
         if self._running:
             raise RuntimeError(MESSAGES["already_running"])
         self._events = queue.SimpleQueue()
         self._stop = threading.Event()
+        self._abandoned = threading.Event()
+        self.save_question = None
         self._pending_finish = None
-        worker = TrainingWorker(config, self._events, self._stop, train_fn or self._train_fn)
+        worker = TrainingWorker(
+            config, self._events, self._stop, train_fn or self._train_fn, self._abandoned
+        )
         thread = QThread()
         thread.setObjectName("workbench-training")
         worker.moveToThread(thread)
@@ -157,11 +221,36 @@ class TrainingRunner(QObject):
         """Ask the engine to stop after the current step; RunFinished follows."""
         self._stop.set()
 
+    def abandon(self) -> None:
+        """Stop, and give up a save that waits for space (the app is closing): the run ends
+        with what is on disk (its last complete checkpoint)."""
+        self._stop.set()
+        self._abandoned.set()
+        if self.save_question is not None:
+            self.save_question.answer(None)
+
+    def abort(self, timeout_s: float = ABORT_WAIT_S) -> tuple[bool, str]:
+        """Abort at once (a second Ctrl+C or SIGTERM): a KeyboardInterrupt is raised in the
+        training thread, as Ctrl+C does in the CLI, so every write in progress is undone by
+        its own cleanup (staging folders and temporary files are removed; finished files are
+        complete, since every write is atomic). Waits up to `timeout_s` for the thread.
+        Returns (whether the thread ended, the run folder or "")."""
+        self.abandon()
+        worker, thread = self._worker, self._thread
+        if worker is None or thread is None:
+            return True, ""
+        if worker.ident is not None:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(worker.ident), ctypes.py_object(KeyboardInterrupt)
+            )
+        ended = thread.wait(int(timeout_s * 1000))
+        return bool(ended), worker.run_dir
+
     def shutdown(self) -> None:
         """Stop the run and wait for its thread (closing the window during a run)."""
         if self._thread is None:
             return
-        self._stop.set()
+        self.abandon()
         self._thread.wait()
         self._thread.deleteLater()
         self._thread = None
@@ -192,6 +281,13 @@ class TrainingRunner(QObject):
                 break
             if isinstance(event, RunFinished):
                 self._pending_finish = event
+                continue
+            if isinstance(event, SaveQuestion):
+                self.save_question = event
+                if self._abandoned.is_set():
+                    event.answer(None)
+                else:
+                    self.sig_save_failed.emit(event)
                 continue
             signal = self._signals.get(type(event))
             if signal is not None:  # events this GUI does not draw yet are skipped

@@ -258,6 +258,15 @@ def _folder_bytes(folder: Path) -> int:
 # Writing
 
 
+class SaveError(UserError):
+    """A checkpoint that could not be written (full, read-only, too big a file): the message
+    for the CLI, and what a caller that can wait for space needs (the GUI's "Save again")."""
+
+    def __init__(self, message: str, errno_: int, folder: Path, needed: int) -> None:
+        super().__init__(message)
+        self.errno, self.folder, self.needed = errno_, folder, needed
+
+
 def _disk_full(needed: int, folder: Path, previous: int | None, run_dir: Path) -> UserError:
     free = shutil.disk_usage(folder).free
     kept = (
@@ -266,9 +275,12 @@ def _disk_full(needed: int, folder: Path, previous: int | None, run_dir: Path) -
         if previous is not None
         else "no checkpoint was saved yet, so free some space and train again"
     )
-    return UserError(
+    return SaveError(
         f"the disk is full: a checkpoint needs {_mb(needed)} and {_mb(free)} are free in "
-        f"{folder}; {kept}"
+        f"{folder}; {kept}",
+        errno.ENOSPC,
+        folder,
+        needed,
     )
 
 
@@ -282,10 +294,13 @@ def _file_too_big(
         if previous is not None
         else "no checkpoint was saved yet; train again"
     )
-    return UserError(
+    return SaveError(
         f"a checkpoint file of {_mb(biggest)} is larger than this process may write in {folder} "
         f"(the file size limit, `ulimit -f`, or the file system's); raise the limit or choose "
-        f"another --output: {kept}"
+        f"another --output: {kept}",
+        errno.EFBIG,
+        folder,
+        sum(tensors_nbytes(t) for t in files.values()),
     )
 
 
@@ -333,9 +348,12 @@ def write_checkpoint(
             raise _disk_full(needed, folder, previous, run_dir) from None
         if exc.errno == errno.EFBIG:  # RLIMIT_FSIZE (`ulimit -f`), or the file system's limit
             raise _file_too_big(files, folder, previous, run_dir) from None
-        raise UserError(
+        raise SaveError(
             f"cannot write a checkpoint in {folder}: {exc.strerror or exc}; check that the run "
-            "folder is writable"
+            "folder is writable",
+            exc.errno or 0,
+            folder,
+            needed,
         ) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -63,6 +63,8 @@ MESSAGES = {
     "drop_hint": "Open a CSV, TSV, JSON Lines, JSON, Parquet, Excel, CoNLL or text file, "
     "or drop one onto this page.",
     "loading": "Reading {name}…",
+    "kept_previous": "Not opened: {message}\nStill using {name} (shown above, as before); "
+    "open another file to replace it.",
     "summary": "{rows:,} rows · {columns} columns",
     "no_data": "Open a training data file first.",
     "no_role": "Choose the column that holds the {role}; {task} needs {needed}.",
@@ -720,7 +722,14 @@ class DataPanel(QWidget):
         self._load_task = None
         self.open_button.setEnabled(True)
         self.header_check.setEnabled(True)
-        self.message.show_message(message)
+        # A bad file chosen over a good one: the good one stays (its columns, roles and
+        # check are kept, and it is what Train uses), and the hint says so plainly.
+        failed = str(self.sender().property("path") or "")
+        if self._frame is not None and self.path and failed != self.path:
+            text = MESSAGES["kept_previous"].format(message=message, name=Path(self.path).name)
+            self.message.show_message(text, "warning")
+        else:
+            self.message.show_message(message)
         self.sig_data_failed.emit(message)
 
     @Slot(object)
@@ -926,6 +935,7 @@ class DataPanel(QWidget):
         self.open_button.setEnabled(False)
         self.header_check.setEnabled(False)
         self._load_task = run_task(read_table_info, path, header, self._task, suggest)
+        self._load_task.setProperty("path", path)
         self._load_task.sig_succeeded.connect(self._on_load_task_succeeded)
         self._load_task.sig_failed.connect(self._on_load_task_failed)
         return self._load_task

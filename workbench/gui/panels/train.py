@@ -31,6 +31,7 @@ from workbench.engine.events import (
 )
 from workbench.gui.messages import format_seconds
 from workbench.gui.metric_format import format_metric, metric_title, scalar_metrics
+from workbench.gui.panels.save_problem import SaveProblemDialog, why_text
 from workbench.gui.widgets.curve_plot import CurvePlotWidget
 from workbench.gui.widgets.generations import generations_html
 from workbench.gui.widgets.inline_message import InlineMessageWidget
@@ -44,6 +45,9 @@ MESSAGES = {
     "stopped": "Stopped; the model trained so far was saved.",
     "failed": "The run failed: {error}",
     "error_title": "Training failed",
+    "save_waiting": "Not saved: {why} The model is kept in memory; see the dialog.",
+    "saving_again": "Saving in {where}…",
+    "failed_details": "\n\nDetails: {run_log} and the app log, {app_log}.",
     "config_title": "Cannot start training",
     "eval_line": "Evaluation at step {step:,} (epoch {epoch:.2f}): {metrics}",
     "metric_item": "{title} {value}",
@@ -124,6 +128,7 @@ class TrainPanel(QWidget):
         self._total_steps = 0
         self.skipped_count = 0
         self.max_bad_steps: int | None = None  # the run's limit, when the window knows it
+        self.save_dialog: SaveProblemDialog | None = None  # a failed save's open question
         self._build()
         self.set_running(False)
 
@@ -245,7 +250,20 @@ class TrainPanel(QWidget):
         runner.sig_notice.connect(self._on_runner_notice)
         runner.sig_run_finished.connect(self._on_runner_run_finished)
         runner.sig_running_changed.connect(self.set_running)
+        save_failed = getattr(runner, "sig_save_failed", None)  # test fakes may lack it
+        if save_failed is not None:
+            save_failed.connect(self._on_runner_save_failed)
         self.sig_stop_requested.connect(runner.stop)
+
+    def raise_save_dialog(self) -> bool:
+        """Bring the open "could not save" question to the front; False if none is open."""
+        dialog = self.save_dialog
+        if dialog is None or dialog.question.answered.is_set():
+            return False
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+        return True
 
     @Slot(bool)
     def set_running(self, running: bool) -> None:
@@ -390,6 +408,30 @@ class TrainPanel(QWidget):
         self.log.appendPlainText(describe_notice(event.message))
 
     @Slot(object)
+    def _on_runner_save_failed(self, question: Any) -> None:
+        """The disk is full (or read-only): ask, without blocking the window."""
+        text = MESSAGES["save_waiting"].format(why=why_text(question.failure))
+        self.status_label.setText(text)
+        self.log.appendPlainText(text)
+        dialog = SaveProblemDialog(question, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.sig_answered.connect(self._on_save_dialog_answered)
+        dialog.destroyed.connect(self._on_save_dialog_destroyed)
+        self.save_dialog = dialog
+        dialog.open()
+
+    @Slot(object)
+    def _on_save_dialog_answered(self, answer: Any) -> None:
+        if answer is None:
+            return  # the run fails with what it could not save; RunFinished says so
+        where = self.run_dir if answer == "retry" else str(answer)
+        self.status_label.setText(MESSAGES["saving_again"].format(where=where))
+
+    @Slot()
+    def _on_save_dialog_destroyed(self) -> None:
+        self.save_dialog = None
+
+    @Slot(object)
     def _on_runner_run_finished(self, event: RunFinished) -> None:
         self.last_status = event.status
         self.plot.refresh()
@@ -413,7 +455,8 @@ class TrainPanel(QWidget):
             text = MESSAGES["failed"].format(error=event.error or "unknown error")
             self.status_label.setText(text)
             self.log.appendPlainText(text)
-            self.show_error(self, MESSAGES["error_title"], event.error or "unknown error")
+            error = event.error or "unknown error"
+            self.show_error(self, MESSAGES["error_title"], error + self._log_places(event))
         else:
             text = MESSAGES.get(event.status, event.status)
             if self.skipped_count:
@@ -422,6 +465,16 @@ class TrainPanel(QWidget):
                     count=self.skipped_count, s="" if one else "s"
                 )
             self.status_label.setText(text)
+
+    @staticmethod
+    def _log_places(event: RunFinished) -> str:
+        """Where a failure is written down: the run's log.txt and the app log."""
+        from workbench import applog
+
+        if not applog.is_set_up():
+            return ""
+        run_log = f"{event.run_dir}/log.txt" if event.run_dir else "the run's log.txt"
+        return MESSAGES["failed_details"].format(run_log=run_log, app_log=applog.log_path())
 
 
 if __name__ == "__main__":
