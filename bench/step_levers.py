@@ -76,6 +76,8 @@ VARIANTS: dict[str, Variant] = {
     "bf16": Variant("bf16"),
     "bf16-flash-bf16": Variant("bf16", attention_fp32=False),
     "bf16-pad1": Variant("bf16", pad=1),
+    "bf16-pad8": Variant("bf16", pad=8),
+    "bf16-pad16": Variant("bf16", pad=16),
     "bf16-pad32": Variant("bf16", pad=32),
     "bf16-pad64": Variant("bf16", pad=64),
     "adamw-fused": Variant(tweak=lambda b, c: _with_optimizer(b, c, fused=True)),

@@ -19,7 +19,8 @@ def test_auto_on_cpu_takes_bf16_with_amx(monkeypatch):
     monkeypatch.setattr(precision_module, "cpu_has_amx_bf16", lambda: True)
     monkeypatch.setattr(precision_module, "cpu_bf16_speedup", lambda: 0.5)  # not consulted
     chosen = pick_precision("auto", torch.device("cpu"))
-    assert chosen.name == "bf16" and "AMX" in chosen.reason and chosen.pad_multiple == 16
+    assert chosen.name == "bf16" and "AMX" in chosen.reason
+    assert chosen.pad_multiple == precision_module.AMX_PAD_MULTIPLE == 1  # no padding waste
 
 
 def test_auto_on_cpu_decides_the_same_way_whatever_a_timing_says(monkeypatch):
@@ -41,8 +42,38 @@ def test_amx_is_read_from_the_cpu_flags():
     assert precision_module.cpu_has_amx_bf16() is expected
 
 
-def test_bf16_asked_for_pads_to_few_shapes():
+def test_bf16_asked_for_without_amx_pads_to_few_shapes(monkeypatch):
+    monkeypatch.setattr(precision_module, "cpu_has_amx_bf16", lambda: False)
     assert pick_precision("bf16", torch.device("cpu")).pad_multiple == 16
+    assert pick_precision("fp32", torch.device("cpu")).pad_multiple == 1
+
+
+def test_padding_does_not_change_the_training_loss_or_its_gradients():
+    """The lever (pad to 1 on AMX instead of 16) changes only the shapes the kernels see."""
+    from workbench.engine.models.loading import build_model
+    from workbench.engine.models.registry import default_model_path
+    from workbench.engine.training.batching import collate
+
+    torch.manual_seed(0)
+    loaded = build_model(
+        default_model_path(), "sequence-classification", 2, keep_head=False, dropout=0.0
+    )
+    model = loaded.model
+    model.train()
+    rows = [[101, 7592, 2088, 102], [101, 2023, 2003, 1037, 2936, 6251, 2182, 102], [101, 102]]
+    labels = torch.tensor([0, 1, 1])
+    results = []
+    for multiple in (1, 16):
+        ids, mask = collate(rows, [0, 1, 2], 0, multiple)
+        assert ids.shape == (3, 8 if multiple == 1 else 16)
+        model.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(model(ids, mask), labels)
+        loss.backward()
+        results.append((loss.detach(), [p.grad.clone() for p in model.parameters()]))
+    (loss_1, grads_1), (loss_16, grads_16) = results
+    torch.testing.assert_close(loss_1, loss_16, rtol=1e-5, atol=1e-6)
+    for a, b in zip(grads_1, grads_16, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
 def test_the_probe_measures_this_cpu():
