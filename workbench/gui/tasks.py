@@ -7,6 +7,9 @@ panel closed mid-task never destroys a running QThread; `wait_for_tasks()` joins
 At start-up the app holds new tasks (`hold_tasks()`) until the window has been drawn
 (`release_tasks()`): a task's first call imports torch and the exporters, several seconds of
 work that holds the interpreter's lock and would otherwise delay the window's first frame.
+`after_start(context, fn)` does the same for work on the GUI thread (building a plot, which
+imports pyqtgraph): it runs once the window has been drawn, or on the next turn of the event
+loop when nothing is held.
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+import shiboken6
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
 from workbench.gui.messages import describe_error
 
 _RUNNING: set[Task] = set()
 _HELD: list[Task] | None = None  # tasks asked for while held, started by release_tasks()
+_AFTER_START: list[tuple[QObject, Callable[[], None]]] = []  # GUI-thread calls held with them
 
 
 class TaskWorker(QObject):
@@ -110,16 +115,30 @@ def hold_tasks() -> None:
         _HELD = []
 
 
+def after_start(context: QObject, fn: Callable[[], None]) -> None:
+    """Call `fn()` on the GUI thread after the window's first frame (`release_tasks`), or on
+    the next turn of the event loop when nothing is held; never once `context` is deleted."""
+    if _HELD is not None:
+        _AFTER_START.append((context, fn))
+    else:
+        QTimer.singleShot(0, context, fn)
+
+
 def release_tasks(start: bool = True) -> None:
     """Start the held tasks in the order they were asked for (or, with start=False at exit,
     drop them); tasks asked for later start at once. Calling it again does nothing."""
     global _HELD
     held, _HELD = _HELD or [], None
+    calls = list(_AFTER_START)
+    _AFTER_START.clear()
     for task in held:
         if start:
             task._thread.start()
         else:
             _RUNNING.discard(task)
+    for context, fn in calls if start else ():
+        if shiboken6.isValid(context):  # a panel closed before the first frame: skip it
+            QTimer.singleShot(0, context, fn)
 
 
 def wait_for_tasks() -> None:

@@ -1,8 +1,15 @@
 """Live training curves: loss (train line, eval points) beside the task's primary metric.
 
 Curves are created once; points are appended to growing NumPy buffers and pushed to the
-curves with `setData` from a timer, never per point, with clip-to-view and auto
-downsampling so a long run stays cheap to draw.
+curves with `setData` from a timer, never per point, with clip-to-view and peak
+downsampling to about two points per pixel column, so a long run stays cheap to draw. A
+timer tick only pushes the series that changed, sets the ranges only when they move, and
+skips a plot whose page is not on screen; the axes (with their grid) are cached as pixmaps,
+so a repaint of 10,000 points costs a few milliseconds, not ~100 (issue 17).
+
+pyqtgraph (about a second to import) is loaded when the plot is first shown, after the
+window's first frame (`gui.tasks.after_start`), or when code reads one of its parts (the
+`train_curve`, `loss_plot`…); until then the widget is a white area with the placeholder.
 
 The axes have fixed, readable ranges instead of pyqtgraph's auto range (which shows 4.6 to
 5.4 around a first point of 5, and 0.1 to 0.9 with no data at all): steps from 0 to the
@@ -13,13 +20,14 @@ plot, it is left alone until the next run.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Slot
-from PySide6.QtGui import QResizeEvent
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtGui import QColor, QPalette, QResizeEvent, QShowEvent
+from PySide6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
 
+from workbench.gui import tasks
 from workbench.gui.metric_format import (
     CORRELATION_METRICS,
     is_percent,
@@ -47,6 +55,27 @@ DEFAULT_STEPS = 100  # the x range before a run says how many steps it has
 MIN_PLOT_WIDTH = 220
 MIN_PLOT_HEIGHT = 150
 Y_PADDING = 0.07  # room for the tick labels at 0 and at the top, which a grid would cut
+# Peak downsampling keeps each pixel column's min and max: with pyqtgraph's default factor
+# (5 samples per pixel) a 10,000-step curve in a 400-pixel plot drew 4,000 points; at 1
+# it draws ~800 and looks the same.
+DOWNSAMPLE_FACTOR = 1.0
+# The parts built with pyqtgraph; reading one before the plot is built builds it.
+GRAPHICS_PARTS = frozenset(
+    {
+        "graphics",
+        "loss_plot",
+        "metric_plot",
+        "accuracy_plot",
+        "train_curve",
+        "eval_curve",
+        "metric_curve",
+        "accuracy_curve",
+        "skipped_curve",
+    }
+)
+
+if TYPE_CHECKING:
+    import pyqtgraph as pg
 
 
 class SeriesBuffer:
@@ -56,6 +85,8 @@ class SeriesBuffer:
         self._x = np.empty(capacity, dtype=np.float64)
         self._y = np.empty(capacity, dtype=np.float64)
         self._n = 0
+
+        self.version = 0  # changes with every append and clear: what a refresh pushes
 
     def __len__(self) -> int:
         return self._n
@@ -67,9 +98,14 @@ class SeriesBuffer:
         self._x[self._n] = x
         self._y[self._n] = y
         self._n += 1
+        self.version += 1
 
     def clear(self) -> None:
         self._n = 0
+        self.version += 1
+
+    def all_finite(self) -> bool:
+        return bool(np.isfinite(self.x).all() and np.isfinite(self.y).all())
 
     @property
     def x(self) -> np.ndarray:
@@ -108,73 +144,28 @@ class CurvePlotWidget(QWidget):
 
     def __init__(self, parent: QWidget | None = None, metric: str = "accuracy") -> None:
         super().__init__(parent)
-        pg.setConfigOptions(antialias=True)
-        self.metric = metric
+        self._built = False
+        self._build_scheduled = False
+        self.metric_name = metric  # not `metric`: that would hide QWidget.metric()
         self.total_steps = 0
         self._user_ranged = False
         self._setting_range = False
-
-        self.graphics = pg.GraphicsLayoutWidget(self)
-        self.graphics.setBackground("w")
-        self.loss_plot = self.graphics.addPlot(row=0, col=0)
-        self.metric_plot = self.graphics.addPlot(row=0, col=1)
-        self.accuracy_plot = self.metric_plot  # the old name
-        for plot in (self.loss_plot, self.metric_plot):
-            plot.showGrid(x=True, y=True, alpha=0.25)
-            plot.setClipToView(True)
-            plot.setDownsampling(auto=True, mode="peak")
-            plot.setLabel("bottom", MESSAGES["step_axis"])
-            plot.getAxis("left").setWidth(52)
-            plot.getAxis("left").enableAutoSIPrefix(False)  # "Loss (x0.001)" reads badly
-            plot.getAxis("bottom").enableAutoSIPrefix(False)
-            plot.disableAutoRange()
-            plot.getViewBox().sigRangeChangedManually.connect(self._on_viewbox_range_changed)
-            plot.getViewBox().sigResized.connect(self._on_viewbox_resized)
-            plot.setMinimumSize(MIN_PLOT_WIDTH, MIN_PLOT_HEIGHT)
-        self.loss_plot.setLabel("left", MESSAGES["loss_axis"])
-        self.metric_plot.setXLink(self.loss_plot)
-        self.loss_plot.addLegend(offset=(-10, 10))
+        self._pushed: dict[str, object] = {}  # series -> the buffer version on its curve
+        self._ranges_set: tuple[float, ...] | None = None  # the ranges last given the plots
+        # A white area where the plots go, so the page looks the same before pyqtgraph has
+        # loaded; the plots replace it.
+        self._blank = QWidget(self)
+        palette = self._blank.palette()
+        palette.setColor(QPalette.ColorRole.Window, QColor("white"))
+        self._blank.setPalette(palette)
+        self._blank.setAutoFillBackground(True)
 
         self.train_loss = SeriesBuffer()
         self.eval_loss = SeriesBuffer()
         self.eval_metric = SeriesBuffer()
-        self.train_curve = self.loss_plot.plot(
-            pen=pg.mkPen(TRAIN_COLOR, width=2),
-            symbolBrush=TRAIN_COLOR,
-            symbolPen=None,
-            symbolSize=6,
-            name=MESSAGES["train_loss"],
-        )
-        self.eval_curve = self.loss_plot.plot(
-            pen=pg.mkPen(EVAL_COLOR, width=1, style=Qt.PenStyle.DashLine),
-            symbol="o",
-            symbolSize=7,
-            symbolBrush=EVAL_COLOR,
-            symbolPen=None,
-            name=MESSAGES["eval_loss"],
-        )
-        self.metric_curve = self.metric_plot.plot(
-            pen=pg.mkPen(METRIC_COLOR, width=1),
-            symbol="o",
-            symbolSize=7,
-            symbolBrush=METRIC_COLOR,
-            symbolPen=None,
-        )
-        self.accuracy_curve = self.metric_curve  # the old name
         # Skipped (non-finite) steps: a cross on the loss curve at the step, never thinned
         # out; in the legend from the first one on.
         self.skipped = SeriesBuffer(64)
-        self.skipped_curve = pg.PlotDataItem(
-            pen=None,
-            symbol="x",
-            symbolSize=13,
-            symbolPen=pg.mkPen(SKIPPED_COLOR, width=2.5),
-            symbolBrush=SKIPPED_COLOR,
-        )  # no name: a named item would be in the legend before any step was skipped
-        self.loss_plot.addItem(self.skipped_curve)
-        self.skipped_curve.setDownsampling(ds=1, auto=False)
-        self.skipped_curve.setClipToView(False)
-        self.skipped_curve.setZValue(10)  # over the lines
         self._skipped_in_legend = False
 
         self.placeholder = QLabel(MESSAGES["placeholder"], self)
@@ -191,22 +182,115 @@ class CurvePlotWidget(QWidget):
         self._timer.timeout.connect(self._on_timer_timeout)
         self._timer.start()
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.graphics)
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.addWidget(self._blank)
         self.setMinimumSize(2 * MIN_PLOT_WIDTH + 80, MIN_PLOT_HEIGHT + 40)
-        self.set_metric(metric)
+        self._update_placeholder()
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for attributes not set yet: the pyqtgraph parts before the build.
+        if name in GRAPHICS_PARTS and not self.__dict__.get("_built", True):
+            self._build()
+            return getattr(self, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def is_built(self) -> bool:
+        """Whether pyqtgraph's plots exist yet (they are built when first shown or read)."""
+        return self._built
+
+    def _build(self) -> None:
+        """Create the two plots and their curves, and give them the data so far."""
+        if self._built:
+            return
+        import pyqtgraph as pg
+
+        self._built = True
+        pg.setConfigOptions(antialias=True)
+        self.graphics = pg.GraphicsLayoutWidget(self)
+        self.graphics.setBackground("w")
+        self.loss_plot = self.graphics.addPlot(row=0, col=0)
+        self.metric_plot = self.graphics.addPlot(row=0, col=1)
+        self.accuracy_plot = self.metric_plot  # the old name
+        for plot in (self.loss_plot, self.metric_plot):
+            plot.showGrid(x=True, y=True, alpha=0.25)
+            plot.setClipToView(True)
+            plot.setDownsampling(auto=True, mode="peak")
+            plot.setLabel("bottom", MESSAGES["step_axis"])
+            plot.getAxis("left").setWidth(52)
+            plot.getAxis("left").enableAutoSIPrefix(False)  # "Loss (x0.001)" reads badly
+            plot.getAxis("bottom").enableAutoSIPrefix(False)
+            for side in ("left", "bottom"):
+                # An axis replays its ticks, labels and grid lines on every repaint (~15 ms
+                # each at 900x400 offscreen); cached, it is redrawn only when it changes.
+                plot.getAxis(side).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+            plot.disableAutoRange()
+            plot.getViewBox().sigRangeChangedManually.connect(self._on_viewbox_range_changed)
+            plot.getViewBox().sigResized.connect(self._on_viewbox_resized)
+            plot.setMinimumSize(MIN_PLOT_WIDTH, MIN_PLOT_HEIGHT)
+        self.loss_plot.setLabel("left", MESSAGES["loss_axis"])
+        self.metric_plot.setXLink(self.loss_plot)
+        self.loss_plot.addLegend(offset=(-10, 10))
+
+        self.train_curve = self.loss_plot.plot(
+            pen=pg.mkPen(TRAIN_COLOR, width=2),
+            symbolBrush=TRAIN_COLOR,
+            symbolPen=None,
+            symbolSize=6,
+            name=MESSAGES["train_loss"],
+            autoDownsampleFactor=DOWNSAMPLE_FACTOR,
+        )
+        self.eval_curve = self.loss_plot.plot(
+            pen=pg.mkPen(EVAL_COLOR, width=1, style=Qt.PenStyle.DashLine),
+            symbol="o",
+            symbolSize=7,
+            symbolBrush=EVAL_COLOR,
+            symbolPen=None,
+            name=MESSAGES["eval_loss"],
+            autoDownsampleFactor=DOWNSAMPLE_FACTOR,
+        )
+        self.metric_curve = self.metric_plot.plot(
+            pen=pg.mkPen(METRIC_COLOR, width=1),
+            symbol="o",
+            symbolSize=7,
+            symbolBrush=METRIC_COLOR,
+            symbolPen=None,
+            autoDownsampleFactor=DOWNSAMPLE_FACTOR,
+        )
+        self.accuracy_curve = self.metric_curve  # the old name
+        self.skipped_curve = pg.PlotDataItem(
+            pen=None,
+            symbol="x",
+            symbolSize=13,
+            symbolPen=pg.mkPen(SKIPPED_COLOR, width=2.5),
+            symbolBrush=SKIPPED_COLOR,
+        )  # no name: a named item would be in the legend before any step was skipped
+        self.loss_plot.addItem(self.skipped_curve)
+        self.skipped_curve.setDownsampling(ds=1, auto=False)
+        self.skipped_curve.setClipToView(False)
+        self.skipped_curve.setZValue(10)  # over the lines
+
+        self._layout.replaceWidget(self._blank, self.graphics)
+        self._blank.hide()
+        self._blank.deleteLater()
+        self._apply_metric_labels()
         self._apply_ranges()
         self._update_placeholder()
+        self._dirty = True  # the points so far go to the curves on the next refresh
 
     # ---- public API ---------------------------------------------------------------------
     def set_metric(self, name: str) -> None:
         """Plot `name` (a key of EvalFinished.metrics) in the second plot, titled after it."""
-        self.metric = name
-        self.metric_plot.setLabel("left", metric_axis_label(name))
-        self.metric_plot.setToolTip(metric_title(name))
+        self.metric_name = name
+        if self._built:
+            self._apply_metric_labels()
         self.eval_metric.clear()
+        self._ranges_set = None  # the metric's range may differ
         self._dirty = True
+
+    def _apply_metric_labels(self) -> None:
+        self.metric_plot.setLabel("left", metric_axis_label(self.metric_name))
+        self.metric_plot.setToolTip(metric_title(self.metric_name))
 
     def set_total_steps(self, total_steps: int) -> None:
         """The run's length, so the step axis spans the whole run from its first point."""
@@ -222,7 +306,7 @@ class CurvePlotWidget(QWidget):
         if loss is not None:
             self.eval_loss.append(step, loss)
         if value is not None:
-            self.eval_metric.append(step, plot_value(self.metric, float(value)))
+            self.eval_metric.append(step, plot_value(self.metric_name, float(value)))
         self._dirty = True
 
     def add_skipped(self, step: float) -> None:
@@ -238,8 +322,12 @@ class CurvePlotWidget(QWidget):
             buffer.clear()
         self.total_steps = 0
         self._user_ranged = False
+        self._ranges_set = None
         self._dirty = True
-        self.refresh()
+        if self._built:
+            self.refresh()
+        else:
+            self._update_placeholder()
 
     def has_data(self) -> bool:
         return bool(
@@ -250,17 +338,25 @@ class CurvePlotWidget(QWidget):
         )
 
     def refresh(self) -> None:
-        """Push the buffers to the curves (normally done by the timer)."""
+        """Push the series that changed to the curves (normally done by the timer). A plot
+        not built yet keeps its points until it is shown (then they are drawn at once)."""
         if not self._dirty:
             return
+        if not self._built:
+            if not self.isVisible():
+                return
+            self._build()
         self._dirty = False
-        self.train_curve.setData(self.train_loss.x, self.train_loss.y)
         lone_point = len(self.train_loss) == 1  # a line of one point draws nothing
         if (self.train_curve.opts["symbol"] is not None) != lone_point:
             self.train_curve.setSymbol("o" if lone_point else None)
-        self.eval_curve.setData(self.eval_loss.x, self.eval_loss.y)
-        self.metric_curve.setData(self.eval_metric.x, self.eval_metric.y)
-        self.skipped_curve.setData(self.skipped.x, self._skipped_heights())
+        self._push("train_loss", self.train_curve, self.train_loss)
+        self._push("eval_loss", self.eval_curve, self.eval_loss)
+        self._push("eval_metric", self.metric_curve, self.eval_metric)
+        if self._pushed.get("skipped") != (self.skipped.version, self.train_loss.version):
+            # the crosses sit on the loss line, so they move when it grows
+            self._pushed["skipped"] = (self.skipped.version, self.train_loss.version)
+            self.skipped_curve.setData(self.skipped.x, self._skipped_heights())
         if len(self.skipped) and not self._skipped_in_legend:
             self.loss_plot.legend.addItem(self.skipped_curve, MESSAGES["skipped"])
             self._skipped_in_legend = True
@@ -269,6 +365,15 @@ class CurvePlotWidget(QWidget):
             self._skipped_in_legend = False
         self._apply_ranges()
         self._update_placeholder()
+
+    def _push(self, name: str, curve: pg.PlotDataItem, buffer: SeriesBuffer) -> None:
+        """setData only when the series changed: setting the same points again re-clips,
+        re-downsamples and rebuilds the symbols (a few ms per curve at 10,000 points)."""
+        if self._pushed.get(name) == buffer.version:
+            return
+        self._pushed[name] = buffer.version
+        # pyqtgraph checks every value for NaN/inf unless told they are all finite
+        curve.setData(buffer.x, buffer.y, skipFiniteCheck=buffer.all_finite())
 
     def _skipped_heights(self) -> np.ndarray:
         """Where a skipped step's cross sits: on the train-loss line at that step (it has no
@@ -299,11 +404,11 @@ class CurvePlotWidget(QWidget):
     # ---- ranges -------------------------------------------------------------------------
     def metric_range(self) -> tuple[float, float]:
         """0–100 for shares; 0–1 for correlations unless a value is negative; else from 0."""
-        if is_percent(self.metric):
+        if is_percent(self.metric_name):
             return 0.0, 100.0
         low = _finite_min(self.eval_metric.y)
         high = _finite_max(self.eval_metric.y)
-        if self.metric in CORRELATION_METRICS:
+        if self.metric_name in CORRELATION_METRICS:
             return (-1.0 if low is not None and low < 0 else 0.0), 1.0
         bottom = 0.0 if low is None or low >= 0 else -nice_ceiling(-low * 1.1)
         return bottom, nice_ceiling((high or 0.0) * 1.1)
@@ -317,12 +422,16 @@ class CurvePlotWidget(QWidget):
         )
         x_max = max(self.total_steps, last_step) or DEFAULT_STEPS
         loss_max = _finite_max(self.train_loss.y, self.eval_loss.y)
+        top = nice_ceiling((loss_max or 0.0) * 1.1)
+        wanted = (float(x_max), top, *self.metric_range())
+        if wanted == self._ranges_set:
+            return  # a new range re-clips every curve and redraws the axes: only on change
         self._setting_range = True
         try:
             self.loss_plot.setXRange(0, x_max, padding=0.04)
-            top = nice_ceiling((loss_max or 0.0) * 1.1)
             self.loss_plot.setYRange(0, top, padding=Y_PADDING)
-            self.metric_plot.setYRange(*self.metric_range(), padding=Y_PADDING)
+            self.metric_plot.setYRange(*wanted[2:], padding=Y_PADDING)
+            self._ranges_set = wanted
         finally:
             self._setting_range = False
 
@@ -332,11 +441,13 @@ class CurvePlotWidget(QWidget):
 
     def _place_placeholder(self) -> None:
         """Centre the placeholder on the loss plot's data area (not over an axis title)."""
-        box = self.loss_plot.getViewBox().sceneBoundingRect()
-        area = self.graphics.mapFromScene(box).boundingRect()
-        area.moveTopLeft(self.graphics.mapTo(self, area.topLeft()))
-        if area.width() < 50:  # not laid out yet
-            area = self.rect()
+        area = self.rect()
+        if self._built:
+            box = self.loss_plot.getViewBox().sceneBoundingRect()
+            area = self.graphics.mapFromScene(box).boundingRect()
+            area.moveTopLeft(self.graphics.mapTo(self, area.topLeft()))
+            if area.width() < 50:  # not laid out yet
+                area = self.rect()
         hint = self.placeholder.sizeHint()
         width = min(hint.width(), self.width())
         left = max(0, min(area.center().x() - width // 2, self.width() - width))
@@ -349,10 +460,28 @@ class CurvePlotWidget(QWidget):
         super().resizeEvent(event)
         self._place_placeholder()
 
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._built and not self._build_scheduled:
+            # After the window's first frame: the page is drawn (white, with the
+            # placeholder) before pyqtgraph loads.
+            self._build_scheduled = True
+            tasks.after_start(self, self._on_build_due)
+
     # ---- slots --------------------------------------------------------------------------
     @Slot()
+    def _on_build_due(self) -> None:
+        self._build_scheduled = False
+        if not self._built and self.isVisible():
+            self._build()
+            self.refresh()  # the points so far
+
+    @Slot()
     def _on_timer_timeout(self) -> None:
-        self.refresh()
+        # Only the plot the user can see is updated: a hidden page's plot keeps its points
+        # and draws them when shown (a window not on screen at all, in tests, still draws).
+        if self._built and (self.isVisible() or not self.window().isVisible()):
+            self.refresh()
 
     @Slot(object)
     def _on_viewbox_resized(self, _viewbox: object) -> None:

@@ -11,7 +11,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
@@ -35,6 +34,8 @@ class ScatterPlotWidget(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        import pyqtgraph as pg  # here, not at import: the Evaluate page's views load at start
+
         self.plot = pg.PlotWidget(background="w")
         item = self.plot.getPlotItem()
         item.showGrid(x=True, y=True, alpha=0.25)
