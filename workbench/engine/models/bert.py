@@ -93,9 +93,13 @@ class BertSelfAttention(nn.Module):
         self.value = nn.Linear(c.hidden_size, c.hidden_size)
         self.dropout_p = c.attention_probs_dropout_prob
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        q, k, v = (split_heads(f(x), self.num_heads) for f in (self.query, self.key, self.value))
-        return attention(q, k, v, mask, self.dropout_p, self.training)  # (B, T, H)
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None, queries: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """`queries` (B, Tq, H): the tokens whose outputs are wanted (default: all of x)."""
+        q = split_heads(self.query(x if queries is None else queries), self.num_heads)
+        k, v = (split_heads(f(x), self.num_heads) for f in (self.key, self.value))
+        return attention(q, k, v, mask, self.dropout_p, self.training)  # (B, Tq, H)
 
 
 class BertSelfOutput(nn.Module):
@@ -115,8 +119,11 @@ class BertAttention(nn.Module):
         self.self = BertSelfAttention(c)
         self.output = BertSelfOutput(c)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        return self.output(self.self(x, mask), x)
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None, queries: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        residual = x if queries is None else queries
+        return self.output(self.self(x, mask, queries), residual)
 
 
 class BertIntermediate(nn.Module):
@@ -142,8 +149,10 @@ class BertLayer(nn.Module):
         self.intermediate = BertIntermediate(c)
         self.output = BertOutput(c)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        x = self.attention(x, mask)
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None, queries: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        x = self.attention(x, mask, queries)
         return self.output(self.intermediate(x), x)
 
 
@@ -152,10 +161,16 @@ class BertEncoder(nn.Module):
         super().__init__()
         self.layer = nn.ModuleList(BertLayer(c) for _ in range(c.num_hidden_layers))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        for layer in self.layer:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None, first_only: bool = False
+    ) -> torch.Tensor:
+        """(B, T, H); with `first_only` (B, 1, H): the last layer computes the first token
+        alone (all tokens stay its keys and values): what a pooled head reads, ~14 % less work
+        for MiniLM, equal within float rounding."""
+        *earlier, last = self.layer
+        for layer in earlier:
             x = layer(x, mask)
-        return x
+        return last(x, mask, x[:, :1] if first_only else None)
 
 
 class BertPooler(nn.Module):
@@ -184,10 +199,12 @@ class BertModel(nn.Module):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
+        first_only: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(last hidden state (B, T, H), pooled [CLS] (B, H) or None without a pooler)."""
+        """(last hidden state (B, T, H), pooled [CLS] (B, H) or None without a pooler);
+        `first_only`: the hidden state of the first token alone, (B, 1, H)."""
         mask = attention_mask_of(attention_mask)  # (B, 1, 1, T)
-        hidden = self.encoder(self.embeddings(input_ids, token_type_ids), mask)
+        hidden = self.encoder(self.embeddings(input_ids, token_type_ids), mask, first_only)
         return hidden, None if self.pooler is None else self.pooler(hidden)
 
 
@@ -208,7 +225,10 @@ class BertForSequenceClassification(nn.Module):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        _, pooled = self.bert(input_ids, attention_mask, token_type_ids)
+        # Without gradients (evaluation, prediction) the last layer computes [CLS] alone:
+        # the pooler reads nothing else. Training keeps the full pass (and its numbers).
+        first_only = not torch.is_grad_enabled()
+        _, pooled = self.bert(input_ids, attention_mask, token_type_ids, first_only)
         return self.classifier(self.dropout(pooled))  # (B, L)
 
 
