@@ -28,4 +28,4 @@ def show(self) -> None:
 MainWindow.show = show
 
 if __name__ == "__main__":
-    raise SystemExit(gui_app.main([]))
+    raise SystemExit(gui_app.main([CONFIG.data]))  # the Data page shows the run's file

@@ -413,6 +413,7 @@ class TrainPanel(QWidget):
         text = MESSAGES["save_waiting"].format(why=why_text(question.failure))
         self.status_label.setText(text)
         self.log.appendPlainText(text)
+        self.stop_button.setEnabled(False)  # training has stopped; the dialog decides
         dialog = SaveProblemDialog(question, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.sig_answered.connect(self._on_save_dialog_answered)
