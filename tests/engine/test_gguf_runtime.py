@@ -127,7 +127,9 @@ def _sentencepiece_tokenizer():
     return tokenizer
 
 
-def _write_decoder(folder: Path, model_type: str, tokenizer, tied: bool, bos: str, eos: str):
+def _write_decoder(
+    folder: Path, model_type: str, tokenizer, tied: bool, bos: str, eos: str, rope: dict
+) -> Path:
     """A random decoder in the layout `transformers` saves (config.json, model.safetensors
     with its key names), as a trained causal LM's folder (the workbench block), with 3
     embedding rows no token uses (a padded vocabulary). Written directly: building it with
@@ -185,6 +187,10 @@ def _write_decoder(folder: Path, model_type: str, tokenizer, tied: bool, bos: st
     }
     if model_type == "qwen2":
         config["use_sliding_window"] = False
+    if rope:
+        rope = dict(rope)
+        config["rope_theta"] = rope.pop("rope_theta", config["rope_theta"])
+        config["rope_scaling"] = rope
     (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
     tokenizer.save(str(folder / "tokenizer.json"))
     (folder / "tokenizer_config.json").write_text(
@@ -194,23 +200,39 @@ def _write_decoder(folder: Path, model_type: str, tokenizer, tied: bool, bos: st
     return folder
 
 
+LLAMA3_ROPE = {  # Llama 3.1's settings (llama.cpp reads them as the rope_freqs.weight tensor)
+    "rope_type": "llama3",
+    "factor": 8.0,
+    "low_freq_factor": 1.0,
+    "high_freq_factor": 4.0,
+    "original_max_position_embeddings": 8192,
+    "rope_theta": 500000.0,
+}
+# name: (model_type, tokenizer, tied, bos, RoPE scaling)
 MODELS = {
-    "llama-smollm": ("llama", lambda: _byte_level_tokenizer("smollm"), False, "<|im_start|>"),
-    "qwen2-tied": ("qwen2", lambda: _byte_level_tokenizer("qwen2"), True, "<|im_start|>"),
-    "llama-sentencepiece": ("llama", _sentencepiece_tokenizer, False, "<s>"),
-    "llama-llama3-split": (
+    "llama-smollm": ("llama", lambda: _byte_level_tokenizer("smollm"), False, "<|im_start|>", {}),
+    "qwen2-tied": ("qwen2", lambda: _byte_level_tokenizer("qwen2"), True, "<|im_start|>", {}),
+    "llama-sentencepiece-linear-rope": (
+        "llama",
+        _sentencepiece_tokenizer,
+        False,
+        "<s>",
+        {"rope_type": "linear", "factor": 2.0},
+    ),
+    "llama-llama3-split-llama3-rope": (
         "llama",
         lambda: _byte_level_tokenizer("llama-bpe"),
         True,
         "<|im_start|>",
+        LLAMA3_ROPE,
     ),
 }
 CASES = [
     ("llama-smollm", "gguf-f16"),
     ("llama-smollm", "gguf-q8_0"),
     ("qwen2-tied", "gguf-f16"),
-    ("llama-sentencepiece", "gguf-f16"),
-    ("llama-llama3-split", "gguf-q8_0"),
+    ("llama-sentencepiece-linear-rope", "gguf-f16"),
+    ("llama-llama3-split-llama3-rope", "gguf-q8_0"),
 ]
 
 
@@ -222,9 +244,11 @@ def decoders(tmp_path_factory):
 
     def get(name: str) -> Path:
         if name not in made:
-            model_type, make_tokenizer, tied, bos = MODELS[name]
+            model_type, make_tokenizer, tied, bos, rope = MODELS[name]
             eos = "</s>" if bos == "<s>" else "<|im_end|>"
-            made[name] = _write_decoder(root / name, model_type, make_tokenizer(), tied, bos, eos)
+            made[name] = _write_decoder(
+                root / name, model_type, make_tokenizer(), tied, bos, eos, rope
+            )
         return made[name]
 
     return get
