@@ -115,11 +115,13 @@ def test_the_save_question_says_what_where_and_how_much(qtbot):
     assert text.startswith("The trained model (step 450 of 900) could not be saved.")
     assert "The disk is full: it needs 92.0 MB and 3.0 MB are free in /runs/run-7." in text
     assert "checkpoint of step 400: Resume on the Runs page continues from there" in text
+    assert "Free some space and press Save again, or save the run in another folder." in text
     text = describe(_failure(what="checkpoint", errno=errno.EROFS, checkpoint_step=None,
                              error="Read-only file system", folder="/media/usb/runs"))  # fmt: skip
     assert text.startswith("Training stopped at step 450 of 900: its checkpoint could not")
     assert "/media/usb/runs is on a read-only disk (Read-only file system)" in text
     assert "what was trained is lost (no checkpoint was saved yet)" in text
+    assert "Make the folder writable (or the disk read-write) and press Save again" in text
 
 
 def test_the_save_question_cannot_be_dismissed_without_an_answer(qtbot, tmp_path, monkeypatch):

@@ -31,8 +31,14 @@ MESSAGES = {
         "denied": "Workbench may not write in {folder} ({error}); it needs {needed}.",
         "other": "{error} in {folder}; it needs {needed}.",
     },
-    "kept": "The model trained so far is kept in memory. Free some space (or make the folder "
-    "writable) and press Save again, or save the run in another folder.",
+    "kept": {
+        "full": "The model trained so far is kept in memory. Free some space and press Save "
+        "again, or save the run in another folder.",
+        "too_big": "The model trained so far is kept in memory. Raise the limit and press Save "
+        "again, or save the run in another folder.",
+        "other": "The model trained so far is kept in memory. Make the folder writable (or "
+        "the disk read-write) and press Save again, or save the run in another folder.",
+    },
     "lost": {
         "checkpoint": "If you don't save, the run keeps its checkpoint of step {step:,}: "
         "Resume on the Runs page continues from there.",
@@ -83,7 +89,7 @@ def describe(failure: Any) -> str:
         [
             what.format(step=failure.step, total=failure.total_steps),
             why_text(failure),
-            MESSAGES["kept"],
+            MESSAGES["kept"].get(_WHY.get(failure.errno, "other"), MESSAGES["kept"]["other"]),
             lost,
         ]
     )
