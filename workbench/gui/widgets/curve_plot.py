@@ -271,6 +271,7 @@ class CurvePlotWidget(QWidget):
         self.skipped_curve.setZValue(10)  # over the lines
 
         self._layout.replaceWidget(self._blank, self.graphics)
+        self.graphics.show()  # now, not when the layout's queued show comes round
         self._blank.hide()
         self._blank.deleteLater()
         self._apply_metric_labels()
