@@ -4,7 +4,9 @@ Loading torch and a model takes a second or more, and a tokenizer must not be sh
 across threads, so one `PredictorWorker` holds the predictor in its own QThread and the
 GUI talks to it with queued signals. `sig_loaded` carries a `PredictorInfo` (the task, its
 labels and the inputs a prediction takes), so the Playground can offer the right boxes;
-`predict` takes a dict of inputs ({"text": [...], "text_pair": [...]}).
+`predict` takes a dict of inputs ({"text": [...], "text_pair": [...]}). After loading, the
+worker calls the predictor's `warm_up()` (when it has one), so the engine's fast path for
+one-sentence predictions is built before `sig_loaded`, not during the first prediction.
 
 Generative models also stream: `generate(prompt, settings)` runs the engine's generator
 (over the predictor's own model when it generates, so it is loaded once; else
@@ -119,7 +121,19 @@ class PredictorWorker(QObject):
                 self._predictor = None
                 self.sig_failed.emit(describe_error(exc))
             else:
+                self._warm_up()
                 self.sig_loaded.emit(info)
+
+    def _warm_up(self) -> None:
+        """The predictor's fast path, built now rather than in the user's first prediction
+        (engine.Predictor.warm_up). Only a speed-up: if it fails, predictions still run (and
+        report their own errors)."""
+        warm_up = getattr(self._predictor, "warm_up", None)
+        if callable(warm_up):
+            try:
+                warm_up()
+            except Exception:  # noqa: BLE001 - the model is loaded; predict says what is wrong
+                pass
 
     @Slot(int, object)
     def predict(self, request_id: int, inputs: object) -> None:
