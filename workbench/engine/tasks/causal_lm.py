@@ -279,13 +279,13 @@ class CausalLM(Task):
         return token_units(shift=True)  # the targets are the labels from position 1 on
 
     def loss(self, logits, batch, meta) -> torch.Tensor:
-        import torch.nn.functional as F
+        """Mean cross-entropy of each position against the next label. The labels are
+        shifted, not the (B, T, V) logits, and the softmax runs in fp32 a few rows at a
+        time (training/lm_loss.py: no fp32 copy of the logits); a batch with no target
+        (all prompt) gives 0, not cross-entropy's NaN."""
+        from workbench.engine.training.lm_loss import causal_lm_loss
 
-        targets = batch["labels"][:, 1:]  # (B, T-1): the token after each position
-        chosen = targets != IGNORE
-        picked = logits[:, :-1][chosen].float()  # (N, V): only positions with a target
-        # A batch with no target (all prompt) gives 0, not cross-entropy's NaN.
-        return F.cross_entropy(picked, targets[chosen], reduction="sum") / chosen.sum().clamp(min=1)
+        return causal_lm_loss(logits, batch["labels"])
 
     def gather(self, logits, batch) -> list[np.ndarray]:
         """Evaluation: per feature [summed token loss, predicted tokens], never the (T, V)
