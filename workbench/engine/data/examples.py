@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from workbench.engine.data.sequences import TextColumn
 from workbench.errors import UserError
 from workbench.lazy import pandas as pd
 
@@ -55,7 +57,7 @@ def make_examples(
     """Texts and label ids. With `labels` given (eval data, a trained model), rows must use
     those labels; otherwise the label set is read from the data, sorted."""
     columns, labels = labelled_columns(frame, [text_column], label_column, labels, name)
-    return LabelledTexts(columns[text_column], columns["label"]), labels
+    return LabelledTexts(list(columns[text_column]), columns["label"]), labels
 
 
 def labelled_columns(
@@ -115,7 +117,8 @@ def labelled_columns(
             f"{name} has labels the model was not trained on: {shown}; "
             f"the known labels are {', '.join(map(repr, labels[:20]))}"
         )
-    columns: dict[str, list] = {c: frame[c][keep].astype(str).tolist() for c in text_columns}
+    # Texts stay in the table's compact string array (a 300 MB file has millions of rows).
+    columns: dict[str, Any] = {c: TextColumn.from_series(frame[c][keep]) for c in text_columns}
     columns["label"] = np.asarray([index[n] for n in unique_names], dtype=np.int64)[codes].tolist()
     return columns, labels
 

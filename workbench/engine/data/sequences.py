@@ -113,3 +113,59 @@ class PackedSequences(Sequence):
 
     def __repr__(self) -> str:
         return f"PackedSequences({len(self)} rows, {len(self.flat)} values, {self.flat.dtype})"
+
+
+class TextColumn(Sequence):
+    """A column of texts kept in a pandas string array (Arrow-backed: the text's bytes and an
+    offset per row) instead of a list of Python strings (~50 bytes of object header each, and
+    a heap that stays fragmented after the table is gone). A Python `str` is made only for
+    the rows read: one by index, a slice (a chunk to tokenise) as a list."""
+
+    __slots__ = ("array",)
+    BLOCK = 10_000
+
+    def __init__(self, array) -> None:
+        self.array = array
+
+    @classmethod
+    def from_series(cls, series) -> TextColumn:
+        """The series' values as text (what `.astype(str).tolist()` gives, kept compact)."""
+        import pandas as pd
+
+        values = series.astype(str).array
+        if getattr(values.dtype, "storage", None) != "pyarrow":  # pandas 2: object strings
+            try:
+                values = pd.array(values, dtype="string[pyarrow]")
+            except (ImportError, TypeError, ValueError):
+                pass  # no pyarrow: the strings as they are
+        return cls(values)
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, index):  # int -> str; slice -> list[str]
+        if isinstance(index, slice):
+            return list(self.array[index].tolist())
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return str(self.array[index])
+
+    def __iter__(self) -> Iterator[str]:
+        for start in range(0, len(self), self.BLOCK):
+            yield from self.array[start : start + self.BLOCK].tolist()
+
+    def take(self, indices) -> TextColumn:
+        """The rows at `indices`, still compact (a split of a big table)."""
+        return TextColumn(self.array.take(np.asarray(indices, dtype=np.intp)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, TextColumn | list | tuple):
+            return len(self) == len(other) and list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"TextColumn({len(self)} texts)"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from workbench.engine.data.sequences import PackedSequences
+from workbench.engine.data.sequences import PackedSequences, TextColumn
 from workbench.engine.models.registry import fresh_weights_notice
 from workbench.errors import UserError
 from workbench.lazy import pandas as pd
@@ -74,7 +74,12 @@ class Rows:
         return name in self.columns
 
     def subset(self, indices: list[int] | np.ndarray) -> Rows:
-        return Rows({k: [v[i] for i in indices] for k, v in self.columns.items()})
+        return Rows(
+            {
+                k: v.take(indices) if isinstance(v, TextColumn) else [v[i] for i in indices]
+                for k, v in self.columns.items()
+            }
+        )
 
     def slice(self, start: int, stop: int) -> Rows:
         """Rows start..stop (a chunk to encode), without copying more than the slice."""
