@@ -84,6 +84,12 @@ TRAIN_FLAGS: dict[str, tuple[str, type, str]] = {
         '"default" (bundled all-MiniLM-L6-v2) or a Hugging Face model folder',
     ),
     "--epochs": ("epochs", int, "passes over the training data"),
+    "--max-steps": (
+        "max_steps",
+        int,
+        "stop after N optimizer steps, the schedule ending there; overrides --epochs "
+        "(default: off)",
+    ),
     "--batch-size": ("batch_size", int, "examples per step"),
     "--lr": ("learning_rate", float, "peak learning rate"),
     "--warmup-ratio": ("warmup_ratio", float, "fraction of steps to warm up"),
@@ -941,13 +947,36 @@ def _doctor(args: argparse.Namespace) -> int:
 class ProgressPrinter:
     """Draws engine events on stderr: a one-line bar on a terminal, plain lines otherwise."""
 
+    # Off a terminal, reading and tokenising are a few lines: at these shares done.
+    PROGRESS_STEPS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
     def __init__(self, stream) -> None:
         self.stream = stream
         self.tty = stream.isatty()
+        self._progress_shown: dict[tuple[str, str], int] = {}  # (stage, what) -> steps shown
+
+    def _progress(self, event) -> None:
+        """Reading and tokenising: one line that updates on a terminal, else a few lines."""
+        if self.tty:
+            if event.done >= event.total:
+                self._line(event.message)
+            else:
+                self.stream.write(f"\r{event.message}\x1b[K")
+                self.stream.flush()
+            return
+        key = (event.stage, event.what)
+        shown = self._progress_shown.get(key, 0)
+        fraction = 1.0 if event.fraction is None else event.fraction
+        reached = sum(1 for share in self.PROGRESS_STEPS if fraction >= share)
+        if reached > shown:
+            self._progress_shown[key] = reached
+            self._line(event.message)
 
     def __call__(self, event) -> None:
         kind = event.kind
-        if kind in ("run_started", "run_resumed"):
+        if kind == "progress":
+            self._progress(event)
+        elif kind in ("run_started", "run_resumed"):
             self._line(
                 f"training on {event.num_train_examples} examples, evaluating on "
                 f"{event.num_eval_examples}; {event.total_steps} steps on {event.device} ({event.precision})"

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -30,10 +31,12 @@ from workbench.engine.events import (
     Event,
     EventSink,
     Notice,
+    Progress,
     RunFinished,
     RunStarted,
     StepSkipped,
     event_to_dict,
+    progress_callback,
 )
 from workbench.engine.inference import run_model
 from workbench.engine.max_length import fit_max_length
@@ -47,6 +50,7 @@ from workbench.engine.peft.apply import (
     check_for_model,
     count_parameters,
 )
+from workbench.engine.saving import RETRY, SAVE_ERRNOS, SaveAnswer, SaveFailure, on_save_failed
 from workbench.engine.tasks import get_task
 from workbench.engine.tasks.base import Features, Rows, Task, TaskData
 from workbench.engine.tokenizer import TextTokenizer
@@ -59,7 +63,7 @@ from workbench.engine.training.distributed import (
     make_runtime,
     stop_requests,
 )
-from workbench.engine.training.fit import FitHooks, TrainPlan, fit
+from workbench.engine.training.fit import FitHooks, TrainPlan, _finish, fit
 from workbench.engine.training.optim import linear_schedule, make_optimizer
 from workbench.engine.training.runtime import Runtime
 from workbench.engine.training.state import TrainState, seed_everything
@@ -94,8 +98,9 @@ class Prepared:
         return list(self.data.meta.get("labels", []))
 
 
-def prepare(config: RunConfig) -> Prepared:
-    """Read and check data, columns and model; raise UserError for anything wrong."""
+def prepare(config: RunConfig, on_event: EventSink | None = None) -> Prepared:
+    """Read and check data, columns and model; raise UserError for anything wrong.
+    `on_event` gets `Progress` while the data files are read (a big file takes a while)."""
     config.validate()
     if not config.data:
         raise UserError(
@@ -114,8 +119,11 @@ def prepare(config: RunConfig) -> Prepared:
         )
     task.check_model(family.name)
 
+    sink = on_event if launched_rank() == 0 else None  # under torchrun rank 0 says it once
+
     def load(path: str):
-        return load_table(path, header=config.header)
+        reading = progress_callback(sink, "read", Path(path).name, "bytes")
+        return load_table(path, header=config.header, progress=reading)
 
     data = task.read(config, load)
     if length_notice:
@@ -177,8 +185,27 @@ class Reporter:
         self._sink = sink
         self._metrics = runs.MetricsLog(run_dir / runs.LAYOUT["metrics"], lock)
         self._log = open(run_dir / runs.LAYOUT["log"], "a", encoding="utf-8")
+        self.keep_going = False
+        """True while a save-failure handler waits for space: an event whose line cannot be
+        written (the same full disk) still reaches the caller."""
 
     def emit(self, event: Event) -> None:
+        if isinstance(event, Progress):  # a status line, not part of the run's record
+            if self._sink is not None:
+                self._sink(event)
+            return
+        if not self.keep_going:
+            self._write(event)
+        else:
+            try:
+                self._write(event)
+            except OSError as exc:
+                if exc.errno not in SAVE_ERRNOS:
+                    raise
+        if self._sink is not None:
+            self._sink(event)
+
+    def _write(self, event: Event) -> None:
         record = event_to_dict(event)
         if isinstance(record.get("metrics"), dict):
             record["metrics"] = _compact(
@@ -190,12 +217,14 @@ class Reporter:
         if line:
             self._log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
             self._log.flush()
-        if self._sink is not None:
-            self._sink(event)
 
     def close(self) -> None:
-        self._metrics.close()
-        self._log.close()
+        for close in (self._metrics.close, self._log.close):
+            try:
+                close()
+            except OSError as exc:  # the last buffered line, on the disk that is full
+                if not self.keep_going or exc.errno not in SAVE_ERRNOS:
+                    raise
 
 
 def _compact(metrics: dict[str, Any], keep_report: bool) -> dict[str, Any]:
@@ -232,7 +261,7 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     hooks: FitHooks | None = None,
 ) -> RunResult:
-    prepared = prepare(config)
+    prepared = prepare(config, on_event)
     # One process, or one of several under torchrun (training/distributed.py).
     runtime = make_runtime(prepared.config.device, prepared.config.precision)
     try:
@@ -305,7 +334,7 @@ def _resume_locked(
 ) -> RunResult:
     config = RunConfig.from_toml(run_dir / runs.LAYOUT["config"])
     config.output = str(run_dir)
-    prepared = prepare(config)
+    prepared = prepare(config, on_event)
     saved = point.extra.get("meta")
     if saved is not None and json.loads(json.dumps(prepared.data.meta)) != saved:
         raise UserError(
@@ -318,7 +347,8 @@ def _resume_locked(
         runtime.check_batch_size(prepared.config.batch_size)
         stop = stop_requests(should_stop)
         try:
-            built = build(prepared, runtime, stop, hooks)  # tokenised and loaded; nothing written
+            # Tokenised and loaded; nothing written.
+            built = build(prepared, runtime, stop, hooks, on_event if runtime.is_main else None)
         except torch.OutOfMemoryError:
             raise UserError("out of memory while loading the run; close other programs") from None
         point.check_batches(built.plan.batches)
@@ -356,16 +386,31 @@ def build(
     runtime: Runtime,
     should_stop: Callable[[], bool],
     hooks: FitHooks | None = None,
+    on_event: EventSink | None = None,
 ) -> Built:
-    """Tokenise, load the model, and make the plan and a fresh state (seeded)."""
+    """Tokenise, load the model, and make the plan and a fresh state (seeded). The data is
+    tokenised a chunk at a time into packed features (`Task.encode_in_chunks`), with
+    `Progress` events to `on_event`."""
     config, task, data = prepared.config, prepared.task, prepared.data
     seed_everything(config.seed)
     torch.set_grad_enabled(True)  # grad mode is per thread
     precision = runtime.precision
     tokenizer = TextTokenizer.from_folder(prepared.model_folder, config.max_length)
     meta = data.meta
-    train_features = task.encode(data.train, tokenizer, config, meta)
-    eval_features = task.encode(data.eval, tokenizer, config, meta)
+    train_features = task.encode_in_chunks(
+        data.train,
+        tokenizer,
+        config,
+        meta,
+        progress_callback(on_event, "tokenise", "training data", "rows"),
+    )
+    eval_features = task.encode_in_chunks(
+        data.eval,
+        tokenizer,
+        config,
+        meta,
+        progress_callback(on_event, "tokenise", "validation data", "rows"),
+    )
     sample = _eval_sample(len(data.eval), config.eval_sample, config.seed)
     if sample is None:
         sample_rows, sample_features = data.eval, eval_features
@@ -396,7 +441,9 @@ def build(
     model.train()
 
     steps_per_epoch = math.ceil(len(train_features) / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
+    epochs, total_steps = config.epochs, steps_per_epoch * config.epochs
+    if config.max_steps:  # that many steps, in as many epochs as they take (the last partly)
+        epochs, total_steps = math.ceil(config.max_steps / steps_per_epoch), config.max_steps
     optimizer = make_optimizer(model, config.learning_rate, config.weight_decay)
     scheduler = linear_schedule(optimizer, round(config.warmup_ratio * total_steps), total_steps)
     state = TrainState(optimizer, scheduler, precision.grad_scaler())
@@ -453,8 +500,9 @@ def build(
         make_batch=make_batch,
         loss=loss,
         evaluate=evaluate,
-        epochs=config.epochs,
+        epochs=epochs,
         steps_per_epoch=steps_per_epoch,
+        max_steps=config.max_steps,
         primary_metric=task.primary_metric,
         greater_is_better=task.greater_is_better,
         max_grad_norm=config.max_grad_norm,
@@ -500,7 +548,7 @@ def _run(
 ) -> RunResult:
     config, task = prepared.config, prepared.task
     if built is None:
-        built = build(prepared, runtime, should_stop, hooks)
+        built = build(prepared, runtime, should_stop, hooks, reporter.emit)
     plan, precision = built.plan, runtime.precision
     built.eval_batches.notify = lambda text: reporter.emit(Notice(text))
     meta = prepared.data.meta
@@ -552,8 +600,22 @@ def _run(
     elif task.evaluate_before_training and runtime.is_main:  # the others wait in fit
         before = _evaluate_before_training(prepared, built, runtime, reporter, should_stop)
     plan.checkpoint = _checkpointer(prepared, run_dir, plan, built.state, before, reporter)
+    handler = on_save_failed.get() if runtime.is_main and not runtime.distributed else None
+    if handler is not None and isinstance(reporter, Reporter):
+        reporter.keep_going = True
+    saving = _Saving(run_dir, prepared, built, handler)
+    target = run_dir  # where the model and results go ("Save elsewhere…" changes it)
     try:
         state = fit(plan, built.state, runtime, reporter.emit, should_stop)
+    except (checkpointing.SaveError, OSError) as exc:
+        if handler is None or _save_errno(exc) is None:
+            raise
+        # The disk is full (or read-only): stop here and keep the model in memory; the
+        # handler says when to save again (the checkpoint of this step first) or where.
+        state = _finish(plan, built.state, reporter.emit)
+        state.status = "stopped"
+        reporter.emit(Notice(f"stopped at step {state.step}: {saving.words(exc)}"))
+        target = saving.until_saved(exc, "checkpoint", run_dir, saving.checkpoint(plan, state))
     except guards.NonFiniteSteps as exc:
         first = exc.first
         kept = runtime.main_only(
@@ -588,7 +650,6 @@ def _run(
     metrics = state.last_metrics if final_is_last else plan.evaluate(True)
     metrics = dict(metrics or {})
     settings = {k: getattr(config, k) for k in INFERENCE_SETTINGS}
-    _save_model(run_dir / runs.LAYOUT["model"], prepared, built, settings)
     status = "stopped" if stopped else "completed"
     results = dict(metrics)
     results.update(
@@ -613,17 +674,155 @@ def _run(
         results["early_stopped_at_step"] = state.step
     if state.best_step is not None and plan.keep_best:
         results["best_step"] = state.best_step
-    runs.write_json_atomic(
-        run_dir / runs.LAYOUT["eval_results"], _compact(results, keep_report=True)
-    )
-    if "examples" in results:
-        runs.write_json_atomic(run_dir / runs.LAYOUT["eval_examples"], results["examples"])
-    if status == "completed" and checkpointing.REMOVE_ON_COMPLETION:  # results say completed
+
+    def save(folder: Path) -> None:
+        if folder != run_dir:  # elsewhere: a run folder of its own, with what it needs
+            saving.start_elsewhere(folder, config)
+        _save_model(folder / runs.LAYOUT["model"], prepared, built, settings)
+        runs.write_json_atomic(
+            folder / runs.LAYOUT["eval_results"], _compact(results, keep_report=True)
+        )
+        if "examples" in results:
+            runs.write_json_atomic(folder / runs.LAYOUT["eval_examples"], results["examples"])
+
+    try:
+        save(target)
+    except Exception as exc:  # OSError, or the safetensors writer's own error
+        if handler is None or _save_errno(exc) is None:
+            raise
+        reporter.emit(Notice(f"the model was not saved: {saving.words(exc)}"))
+        target = saving.until_saved(exc, "model", target, save)
+    if target != run_dir:
+        reporter.emit(Notice(f"the run was saved in {target} instead of {run_dir}"))
+    elif status == "completed" and checkpointing.REMOVE_ON_COMPLETION:  # results say completed
         freed = checkpointing.remove_all(run_dir)
         if freed:
             reporter.emit(Notice(f"removed the run's checkpoints ({freed / 2**20:,.0f} MB)"))
-    reporter.emit(RunFinished(status, str(run_dir), results))
-    return RunResult(run_dir, status, results)
+    reporter.emit(RunFinished(status, str(target), results))
+    return RunResult(target, status, results)
+
+
+def _save_errno(exc: BaseException) -> int | None:
+    """The errno of a failed save that waiting or another folder can fix, else None (the
+    safetensors writer says "I/O error: … (os error 28)" instead of raising an OSError)."""
+    code = getattr(exc, "errno", None)
+    if code is None:
+        found = re.search(r"\(os error (\d+)\)", str(exc))
+        code = int(found.group(1)) if found else None
+    return code if code in SAVE_ERRNOS else None
+
+
+class _Saving:
+    """Saving again after a full or read-only disk, as `on_save_failed`'s handler answers
+    (the GUI's "Save again" / "Save elsewhere…"); the model stays in memory meanwhile."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        prepared: Prepared,
+        built: Built,
+        handler: Callable[[SaveFailure], SaveAnswer] | None,
+    ) -> None:
+        self.run_dir, self.prepared, self.built, self.handler = run_dir, prepared, built, handler
+
+    def checkpoint(self, plan: TrainPlan, state: TrainState) -> Callable[[Path], None]:
+        """Save again: the checkpoint of this step first (a resume starts there); elsewhere
+        has no checkpoints. Not when the best weights replaced the last ones in the model."""
+
+        def save(folder: Path) -> None:
+            if folder == self.run_dir and plan.checkpoint is not None and not plan.keep_best:
+                plan.checkpoint.save(plan.model, state)
+
+        return save
+
+    def until_saved(
+        self, exc: BaseException, what: str, target: Path, save: Callable[[Path], None]
+    ) -> Path:
+        """Ask, save as answered, ask again while it fails; the folder it was saved in."""
+        assert self.handler is not None
+        while True:
+            answer = self.handler(self.failure(exc, what, target))
+            if answer is None:
+                raise UserError(f"the {what} was not saved: {self.words(exc)}") from None
+            target = self.run_dir if answer == RETRY else Path(answer).expanduser().resolve()
+            try:
+                save(target)
+                return target
+            except Exception as again:  # as above
+                if _save_errno(again) is None:
+                    raise
+                exc = again
+
+    def failure(self, exc: BaseException, what: str, target: Path) -> SaveFailure:
+        folder = Path(getattr(exc, "folder", None) or _failed_folder(exc, target))
+        code = _save_errno(exc)
+        state = self.built.state
+        status = checkpointing.resume_status(self.run_dir)
+        return SaveFailure(
+            what=what,
+            run_dir=str(self.run_dir),
+            folder=str(folder),
+            errno=code or 0,
+            error=os.strerror(code) if code else str(exc),
+            needed_bytes=int(getattr(exc, "needed", 0) or self.model_bytes()),
+            free_bytes=_free_bytes(folder),
+            step=state.step,
+            total_steps=self.built.plan.total_steps,
+            checkpoint_step=status.get("step") if status.get("resumable") else None,
+        )
+
+    def model_bytes(self) -> int:
+        """What the model folder takes: its weights and the tokenizer's files."""
+        weights = checkpointing.tensors_nbytes(dict(self.built.plan.model.state_dict()))
+        folder = Path(self.prepared.model_folder)
+        weight_files = (".safetensors", ".bin", ".pt", ".h5", ".msgpack", ".onnx", ".gguf")
+        others = sum(
+            f.stat().st_size
+            for f in folder.iterdir()
+            if f.is_file() and f.suffix not in weight_files
+        )
+        return weights + others + 64 * 1024  # config.json and the header
+
+    def words(self, exc: BaseException) -> str:
+        """One line: what failed, what it needs and what is free."""
+        if isinstance(exc, UserError):
+            return str(exc)
+        failure = self.failure(exc, "model", self.run_dir)
+        return (
+            f"{failure.error} in {failure.folder} (the model needs {failure.needed_bytes / 2**20:,.1f}"
+            f" MB, {failure.free_bytes / 2**20:,.1f} MB are free)"
+        )
+
+    def start_elsewhere(self, folder: Path, config: RunConfig) -> None:
+        """A new run folder at `folder`: the config (its output there) and the logs so far."""
+        import shutil
+
+        folder.mkdir(parents=True, exist_ok=True)
+        if any(folder.iterdir()):
+            raise UserError(f"{folder} is not empty; choose a new folder to save the run in")
+        runs.write_text_atomic(
+            folder / runs.LAYOUT["config"],
+            dataclasses.replace(config, output=str(folder)).to_toml(),
+        )
+        for name in (runs.LAYOUT["metrics"], runs.LAYOUT["log"]):
+            if (self.run_dir / name).is_file():
+                shutil.copyfile(self.run_dir / name, folder / name)
+
+
+def _failed_folder(exc: BaseException, target: Path) -> Path:
+    filename = getattr(exc, "filename", None)
+    return Path(filename).parent if filename else target
+
+
+def _free_bytes(folder: Path) -> int:
+    import shutil
+
+    for candidate in (folder, *folder.parents):  # the folder may not exist (yet)
+        try:
+            return shutil.disk_usage(candidate).free
+        except OSError:
+            continue
+    return 0
 
 
 def _checkpointer(
@@ -705,8 +904,8 @@ def eval_generations(
 
 def _save_model(target: Path, prepared: Prepared, built: Built, settings: dict[str, Any]) -> None:
     task, family = prepared.task, prepared.family
-    config = model_config(
-        read_config(prepared.model_folder), family, task, prepared.data.meta, settings
+    config = model_config(  # the loaded config: a head untied on loading says so
+        built.loaded.raw_config, family, task, prepared.data.meta, settings
     )
     tied = tuple(family.head(task.head_for(prepared.data.meta)).tied)
     staging = runs.staging_dir_for(target)
