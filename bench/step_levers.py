@@ -15,8 +15,12 @@ Case (a) of issue 17: the bundled MiniLM, 4,000 rotten_tomatoes sentences, batch
 Measured 2026-12-01 on the 2-core AMX Xeon, shared and loaded (load 4-16), ratios of the
 first variant to each (CPU time, wall): --threads 1: bf16 (attention in fp32) 1.67x / 1.73x
 fp32; bf16 with the bf16 flash attention 0.97x / 1.31x; --threads 2: bf16 1.22x / 1.27x.
-bf16 pad 1 vs 16: 1.10x / 1.04x (8 steps, not kept); pad 32: 0.86x / 0.80x. AdamW foreach
-vs fused: 0.85x / 0.94x (fused kept).
+bf16 pad 1 vs 16: 1.10x / 1.04x (8 steps); pad 32: 0.86x / 0.80x. AdamW foreach vs fused:
+0.85x / 0.94x (fused kept).
+2026-12-01 23:05, load 11-13, --threads 1, a whole epoch (124 steps after 1 warm-up, every
+new shape's kernel creation included): bf16 pad 8 vs 16 1.07x CPU / 1.05x wall, pad 1 vs 16
+1.14x / 1.12x (padding computed: 23 % at 16, 13 % at 8, 3 % at 1; 5, 9, 44 distinct
+widths): kept, pad 1 is bf16's default on AMX CPUs (training/precision.py).
 """
 
 from __future__ import annotations

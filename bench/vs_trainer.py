@@ -5,7 +5,8 @@ Sides (each in its own subprocess, so peak RSS and GPU memory are its own):
   trainer_default       `Trainer` at its defaults for speed (random order, dynamic padding,
                         fp32, the version's default optimizer);
   trainer_grouped_fp32  `Trainer` at its best in fp32: length-grouped batches, fused AdamW;
-  trainer_grouped_bf16  the same in bf16 autocast, padded to a multiple of 16;
+  trainer_grouped_bf16  the same in bf16 autocast, padded as Workbench pads bf16 (AMX
+                        CPUs: to the longest row; elsewhere a multiple of 16);
   workbench             `RunConfig` + `workbench.engine.train` at its defaults (what a GUI
                         user gets: its precision choice, its batching, its evaluations);
   workbench_dropout_0.1 (only when named in --sides) Workbench with Trainer's dropout: the
@@ -103,7 +104,6 @@ GPT2_VOCAB = 8192
 EOS = "<|endoftext|>"
 WARMUP_RATIO = 0.1  # RunConfig's default, given to Trainer too
 WEIGHT_DECAY = 0.01
-BF16_PAD_MULTIPLE = 16  # Workbench's pad multiple in reduced precision
 RESULT_MARK = "VS_TRAINER_RESULT "
 IGNORE = -100
 
@@ -416,6 +416,18 @@ def run_workbench(spec: dict[str, Any], counter: TokenCounter) -> dict[str, Any]
     }
 
 
+def bf16_pad_multiple(device: str) -> int | None:
+    """Workbench's pad multiple in bf16 on this device, given to Trainer's bf16 side too
+    (None: pad to the longest row, as Workbench does on AMX CPUs; 16 elsewhere)."""
+    import torch
+
+    from workbench.engine.training.precision import Precision
+
+    cuda = device != "cpu" and torch.cuda.is_available()
+    multiple = Precision("bf16", torch.device("cuda" if cuda else "cpu")).pad_multiple
+    return None if multiple == 1 else multiple
+
+
 def run_trainer(spec: dict[str, Any], counter: TokenCounter) -> dict[str, Any]:
     import dataclasses
 
@@ -426,7 +438,7 @@ def run_trainer(spec: dict[str, Any], counter: TokenCounter) -> dict[str, Any]:
     side, case = spec["side"], spec["case"]
     bf16 = side == "trainer_grouped_bf16"
     grouped = side in GROUPED
-    pad_multiple = BF16_PAD_MULTIPLE if bf16 else None
+    pad_multiple = bf16_pad_multiple(spec["device"]) if bf16 else None
     tokenizer = transformers.AutoTokenizer.from_pretrained(spec["model"])
     train_set, dev_set, model, collator, score = _trainer_case(case, spec, tokenizer, pad_multiple)
 
