@@ -80,7 +80,10 @@ class Seq2Seq(Task):
     # while this was written): transformers' summarisation examples fine-tune BART/T5 at
     # 5e-5 to 3e-4 for 3 epochs; 1e-4 sits between; batches of 8 keep a (8, 128, 32k-50k)
     # logits tensor under ~200 MB on a laptop CPU. 256 source tokens cover most DialogSum
-    # dialogues (median ~190 BART tokens).
+    # dialogues (median ~190 BART tokens). Still untuned on 2026-12-01 (no pretrained BART
+    # or T5 offline; random ones would tune from-scratch rates): `python
+    # bench/tune_generative_defaults.py --task seq2seq --model FOLDER` sweeps the rate on
+    # DialogSum's validation file once one is at hand.
     defaults = {"epochs": 3, "learning_rate": 1e-4, "batch_size": 8, "max_length": 256}
     prediction_inputs = ("text",)
     # The scores before the first step too (`rougeL_before`, `loss_before`): how far
