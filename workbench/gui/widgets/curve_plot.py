@@ -8,8 +8,9 @@ skips a plot whose page is not on screen; the axes (with their grid) are cached 
 so a repaint of 10,000 points costs a few milliseconds, not ~100 (issue 17).
 
 pyqtgraph (about a second to import) is loaded when the plot is first shown, after the
-window's first frame (`gui.tasks.after_start`), or when code reads one of its parts (the
-`train_curve`, `loss_plot`…); until then the widget is a white area with the placeholder.
+window's first frame (`gui.tasks.after_start`) and on a task's thread, or when code reads
+one of its parts (the `train_curve`, `loss_plot`…); until then the widget is a white area
+with the placeholder.
 
 The axes have fixed, readable ranges instead of pyqtgraph's auto range (which shows 4.6 to
 5.4 around a first point of 5, and 0.1 to 0.9 with no data at all): steps from 0 to the
@@ -19,7 +20,9 @@ plot, it is left alone until the next run.
 
 from __future__ import annotations
 
+import importlib
 import math
+import sys
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -146,6 +149,7 @@ class CurvePlotWidget(QWidget):
         super().__init__(parent)
         self._built = False
         self._build_scheduled = False
+        self._import_task: tasks.Task | None = None  # pyqtgraph's import, off this thread
         self.metric_name = metric  # not `metric`: that would hide QWidget.metric()
         self.total_steps = 0
         self._user_ranged = False
@@ -472,7 +476,21 @@ class CurvePlotWidget(QWidget):
     # ---- slots --------------------------------------------------------------------------
     @Slot()
     def _on_build_due(self) -> None:
-        self._build_scheduled = False
+        if "pyqtgraph" not in sys.modules:
+            # Imported on a task's thread (seconds on a loaded machine), so the window
+            # answers meanwhile; the plots are built here once it is in.
+            self._import_task = tasks.run_task(importlib.import_module, "pyqtgraph")
+            self._import_task.sig_finished.connect(self._on_import_task_finished)
+            return
+        self._build_when_shown()
+
+    @Slot()
+    def _on_import_task_finished(self) -> None:
+        self._import_task = None
+        self._build_when_shown()  # after a failed import too: the build raises its error
+
+    def _build_when_shown(self) -> None:
+        self._build_scheduled = False  # hidden again meanwhile: the next show builds
         if not self._built and self.isVisible():
             self._build()
             self.refresh()  # the points so far
