@@ -106,9 +106,8 @@ def after_frame():
 probe = Probe()
 app.installEventFilter(probe)
 from workbench.cli import main
-# `workbench`: the CLI's parser (every task's defaults), then the window (no data file: a
-# read finishing as the window closes would start the data check after the last join)
-code = main(["--open", os.devnull])
+# `workbench`: the CLI's parser (every task's defaults), then the window on argv[2]
+code = main(["--open", sys.argv[2]])
 print("heavy-before-window", seen, "plot-built", built, code)
 """
 
@@ -119,7 +118,7 @@ def test_the_window_shows_before_torch_pandas_and_pyqtgraph_load(tmp_path, page,
     curves' plot, which imports pyqtgraph, is built once the first frame is drawn."""
     env = {**os.environ, "WORKBENCH_HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
     out = subprocess.run(
-        [sys.executable, "-c", PROBE, str(page)],
+        [sys.executable, "-c", PROBE, str(page), os.devnull],
         capture_output=True,
         text=True,
         env=env,
@@ -128,6 +127,24 @@ def test_the_window_shows_before_torch_pandas_and_pyqtgraph_load(tmp_path, page,
     )
     expected = f"heavy-before-window [[]] plot-built [{plot_built}] 0"
     assert out.stdout.strip().splitlines()[-1] == expected, out.stderr
+
+
+def test_closing_the_window_while_its_data_file_is_read_exits_cleanly(tmp_path):
+    """The window closes at its first frame while the data file is still being read and
+    checked: the app joins every background task before it ends (no aborted QThread)."""
+    from workbench.resources import sample_data_path
+
+    env = {**os.environ, "WORKBENCH_HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, "0", str(sample_data_path())],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1].endswith(" 0"), out.stdout
+    assert "QThread" not in out.stderr, out.stderr
 
 
 IMPORT_PROBE = """

@@ -108,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         release_tasks(start=False)  # the app has ended: nothing held starts now
+        # A task started after the window's own join (a data check queued by a file opened
+        # just before closing) must end before Python destroys its QThread (an abort).
+        wait_for_tasks()
         collector.stop()
         del shown
         reporter.uninstall()
