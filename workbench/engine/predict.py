@@ -18,7 +18,8 @@ from workbench.errors import UserError
 # thread: a forward over so few tokens is a few small matmuls that threads split for little
 # gain, and when another process or our own training thread holds a core, every op waits
 # for the descheduled thread. Measured on a loaded 2-core machine (MiniLM, one sentence):
-# p50 242 ms with 2 threads, 18.5 ms with 1.
+# p50 242 ms with 2 threads, 18.5 ms with 1; again 2026-12-02 00:15 UTC (load 5-8, the
+# frozen graph, calls alternating): p50 293 ms with 2 threads, 74.6 ms with 1.
 SMALL_CALL_TOKENS = 512
 
 
