@@ -498,7 +498,7 @@ class Checkpointer:
             value = state.last_metrics.get(self.primary_metric)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 metric = float(value)
-        epochs = self.total_steps // self.steps_per_epoch
+        epochs = -(-self.total_steps // self.steps_per_epoch)  # a --max-steps run ends mid-epoch
         batches = self.batches(state.epoch) if state.epoch < epochs else []
         position = {
             "epoch": state.epoch,
