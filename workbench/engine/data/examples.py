@@ -133,7 +133,7 @@ def stratified_split(
 
 def stratified_indices(
     label_ids: list[int], fraction: float, seed: int
-) -> tuple[list[int], list[int]]:
+) -> tuple[np.ndarray, list[int]]:
     """(kept, held-out) indices: `fraction` of each class held out, seeded."""
     rng = np.random.default_rng(seed)
     labels = np.asarray(label_ids)
@@ -147,8 +147,9 @@ def stratified_indices(
         else:
             n = 0
         held.extend(members[:n].tolist())
-    held_set = set(held)
-    train = [i for i in range(len(labels)) if i not in held_set]
+    kept = np.ones(len(labels), dtype=bool)
+    kept[held] = False
+    train = np.flatnonzero(kept)  # ascending, as numpy (millions of rows: no list of ints)
     if not held:
         if len(labels) > 1 and len(np.unique(labels)) == len(labels):
             raise UserError(

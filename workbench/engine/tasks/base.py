@@ -205,6 +205,7 @@ class Task:
         columns = self.resolve_columns(frame, config, name)
         train, meta = self.examples(frame, columns, None, name, config)
         notices: list[str] = list(frame.attrs.get("notices", []))
+        del frame  # the examples hold what is needed: a big table goes before the split
         notices += fresh_weights_notice(config.model)
         if config.eval_data:
             eval_name = Path(config.eval_data).name
