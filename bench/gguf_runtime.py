@@ -8,6 +8,14 @@ and greedy tokens/s in llama.cpp vs ours (same thread count). Prints one JSON ob
     .venv/bin/python bench/gguf_runtime.py [--steps 4] [--threads 2] [--out result.json]
 
 Timings on a shared machine are only comparable as ratios within one run.
+
+Measured 2026-12-02 00:17 UTC, llama-cpp-python 0.3.36 (built here from its sdist, llama.cpp
+0c1e57098), 1 thread, the loaded 2-core Xeon, 4 LoRA steps (rank 8): f16 (258 MB): prompts
+tokenised alike 4/4, greedy runs identical 4/4, llama.cpp picks our token at 100 % of the
+steps, logits within 0.18 % of the largest; q8_0 (138 MB): 4/4, 3/4 (one run parts at token
+19), 98.0 %, 7.2 %. Greedy time for the 4 prompts: llama.cpp 23.5 s (f16) / 14.7 s (q8_0),
+ours 11.0 s (fp32, KV cache) — llama-cpp-python's per-token Python path with every logit
+copied out, on one thread; not a measure of llama.cpp's own speed.
 """
 
 from __future__ import annotations
@@ -35,6 +43,26 @@ TRAIN = [
     "Q: When will the hiking boots arrive? A: in 2 to 4 working days.",
 ] * 4
 NEW_TOKENS = 20
+
+
+def _load(llama_cpp, path: Path, threads: int):
+    """llama.cpp without its weight repacking (as tests/engine/test_gguf_runtime.py: its AMX
+    q8_0 kernels crashed there on this Xeon)."""
+    low = llama_cpp.llama_cpp
+    default = low.llama_model_default_params
+
+    def without_repacking():
+        params = default()
+        params.use_extra_bufts = False
+        return params
+
+    low.llama_model_default_params = without_repacking
+    try:
+        return llama_cpp.Llama(
+            str(path), n_ctx=256, n_batch=256, n_threads=threads, logits_all=True, verbose=False
+        )
+    finally:
+        low.llama_model_default_params = default
 
 
 def main() -> None:
@@ -100,10 +128,7 @@ def main() -> None:
             path = export_model(folder, root / f"{format}.gguf", format)
             entry: dict = {"export_s": round(time.perf_counter() - started, 1)}
             entry["file_mb"] = round(path.stat().st_size / 2**20, 1)
-            llm = llama_cpp.Llama(
-                str(path), n_ctx=256, n_batch=256, n_threads=args.threads, logits_all=True,
-                verbose=False,
-            )  # fmt: skip
+            llm = _load(llama_cpp, path, args.threads)
             same_ids, equal, picked, steps, worst, theirs_s = 0, 0, 0, 0, 0.0, 0.0
             generations = []
             for prompt, ours in zip(PROMPTS, ours_all, strict=True):
