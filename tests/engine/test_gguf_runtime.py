@@ -1,13 +1,14 @@
 """llama.cpp itself runs our GGUF exports (through llama-cpp-python, where it is installed):
-the prompt's token ids are the same, the logits close, and 20 greedy tokens the same ids as
-Workbench's own greedy generation (f16) or nearly all of them (q8_0). Tiny random decoders
-written by `transformers` with small trained tokenizers of each kind llama.cpp reads: a Llama
-(grouped-query attention, q/k rows permuted for llama.cpp's RoPE) with SmolLM's byte-level
-split, a tied Qwen2 with q/k/v biases and Qwen2's split, a Llama with a sentencepiece-style
-vocabulary (byte fallback, "▁" for spaces) and one with Llama 3's split.
+the texts' token ids are the same, the logits close, and 20 greedy tokens the same ids as
+Workbench's own greedy generation (f16; near-ties of a random model aside) or llama.cpp's pick
+at nearly every step of ours (q8_0). Tiny random decoders in transformers' layout with small
+trained tokenizers of each kind llama.cpp reads: a Llama (grouped-query attention, q/k rows
+permuted for llama.cpp's RoPE) with SmolLM's byte-level split, a tied Qwen2 with q/k/v biases
+and Qwen2's split, a Llama with a sentencepiece-style vocabulary (byte fallback, "▁" for
+spaces) and linear RoPE scaling, and a tied Llama with Llama 3's split and Llama 3.1's RoPE.
 
-llama-cpp-python has no wheel on PyPI (its sdist builds llama.cpp, ~25 min on 2 cores), so CI
-skips this file; the README says where it was run."""
+llama-cpp-python has no wheel on PyPI (its sdist builds llama.cpp: 29 min here with 2 jobs for
+libllama alone), so CI skips this file; the README says where and when it was run."""
 
 from __future__ import annotations
 
