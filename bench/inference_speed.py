@@ -30,6 +30,11 @@ other:
                        latency p50 / p90     batch ex/s (vs pipeline)   ratio
   before (1ecf29a)     85.4 / 138.8 ms       15.5 (8.1)                 1.90x
   after                69.9 /  92.2 ms       13.8 (6.3)                 2.19x
+Again 00:18-00:24 UTC, load 6-7: before 57.1 / 83.8 ms, 28.0 (19.9) 1.40x; after 39.6 /
+59.7 ms (eager 48.1, 1.21x; warm-up 1.7 s), 29.7 (16.6) 1.79x: two threads under load make
+the batch ratio swing. On one thread (`torch.set_num_threads(1)`, 512 sentences, load 2.5,
+00:25 UTC, twice): Workbench 89-107 examples/s, 8.0-8.6 ms CPU each; pipeline (batch 64)
+40-43 examples/s, 19.2-20.5 ms CPU: 2.2-2.6x.
 In the after run, the warmed-up predictor against the eager one, call by call: p50 69.9 vs
 97.1 ms (1.39x); warm-up 4.3 s (under that load). Labels agree 100 %. On one thread, by
 CPU time (less load-sensitive; 512 sentences): Workbench 10.2 ms/example before the
