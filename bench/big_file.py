@@ -17,8 +17,9 @@ Measured 2026-12-02 on the shared 2-core machine (MiniLM, max_length 64, batch 1
   nothing on stderr for 128 s, first step at 134 s; after: peak 882 MB, "Reading … 0 %" at
   6.1 s, first step at 130 s (tokenising itself is the tokenizer's time, unchanged).
 - 100 MB (1.82 M rows), load 6-7: peak 1,225 MB, first progress 4.8 s, first step 167 s.
-- 300 MB (5.44 M rows), load 12-13: peak 1,795 MB through reading and tokenising (RSS flat
-  at ~1.1 GB while tokenising); the run hit the 2,400 s limit before its first step.
+- 300 MB (5.44 M rows), load 2-9: peak RSS 2,115 MB (at the first step; ~1.3-1.4 GB while
+  tokenising), "Reading … 0 %" at 3.9 s, read by 5.4 s, tokenised by 371 s, first step at
+  378 s. (At load 12-13 the same run was still tokenising at 2,400 s, peak 1,795 MB so far.)
 """
 
 from __future__ import annotations
