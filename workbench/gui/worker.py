@@ -27,6 +27,7 @@ from workbench.engine import saving
 from workbench.engine.events import (
     EvalFinished,
     Notice,
+    Progress,
     RunFinished,
     RunStarted,
     StepLogged,
@@ -156,6 +157,7 @@ class TrainingRunner(QObject):
     sig_step_skipped = Signal(object)  # StepSkipped: a non-finite step, not applied
     sig_eval_finished = Signal(object)  # EvalFinished
     sig_notice = Signal(object)  # Notice
+    sig_progress = Signal(object)  # Progress: reading / tokenising a big file
     sig_save_failed = Signal(object)  # SaveQuestion: the disk is full; answer it to go on
     sig_run_finished = Signal(object)  # RunFinished; emitted after the thread has ended
     sig_running_changed = Signal(bool)
@@ -182,6 +184,7 @@ class TrainingRunner(QObject):
             StepSkipped: self.sig_step_skipped,
             EvalFinished: self.sig_eval_finished,
             Notice: self.sig_notice,
+            Progress: self.sig_progress,
         }
 
     def is_running(self) -> bool:

@@ -248,6 +248,9 @@ class TrainPanel(QWidget):
             skipped.connect(self._on_runner_step_skipped)
         runner.sig_eval_finished.connect(self._on_runner_eval_finished)
         runner.sig_notice.connect(self._on_runner_notice)
+        progress = getattr(runner, "sig_progress", None)  # test fakes may lack it
+        if progress is not None:
+            progress.connect(self._on_runner_progress)
         runner.sig_run_finished.connect(self._on_runner_run_finished)
         runner.sig_running_changed.connect(self.set_running)
         save_failed = getattr(runner, "sig_save_failed", None)  # test fakes may lack it
@@ -406,6 +409,11 @@ class TrainPanel(QWidget):
     @Slot(object)
     def _on_runner_notice(self, event: Notice) -> None:
         self.log.appendPlainText(describe_notice(event.message))
+
+    @Slot(object)
+    def _on_runner_progress(self, event: Any) -> None:
+        """Reading or tokenising a big file before the first step: say how far it is."""
+        self.status_label.setText(event.message)
 
     @Slot(object)
     def _on_runner_save_failed(self, question: Any) -> None:
