@@ -5,8 +5,8 @@ Sides (each in its own subprocess, so peak RSS and GPU memory are its own):
   trainer_default       `Trainer` at its defaults for speed (random order, dynamic padding,
                         fp32, the version's default optimizer);
   trainer_grouped_fp32  `Trainer` at its best in fp32: length-grouped batches, fused AdamW;
-  trainer_grouped_bf16  the same in bf16 autocast, padded as Workbench pads bf16 (AMX
-                        CPUs: to the longest row; elsewhere a multiple of 16);
+  trainer_grouped_bf16  the same in bf16 autocast, padded to a multiple of 16 (its
+                        faster choice: padded to the longest row it ran slower on AMX);
   workbench             `RunConfig` + `workbench.engine.train` at its defaults (what a GUI
                         user gets: its precision choice, its batching, its evaluations);
   workbench_dropout_0.1 (only when named in --sides) Workbench with Trainer's dropout: the
@@ -104,6 +104,10 @@ GPT2_VOCAB = 8192
 EOS = "<|endoftext|>"
 WARMUP_RATIO = 0.1  # RunConfig's default, given to Trainer too
 WEIGHT_DECAY = 0.01
+# Trainer's bf16 side pads to 16: on the AMX Xeon it ran 19.8 examples/s padded to the
+# longest row (load ~3.5) against 63.5 padded to 16 (quiet; 2026-12-01/02), so 16 is its best; Workbench pads
+# to the longest row there (training/precision.py), its kernels don't mind new shapes.
+BF16_PAD_MULTIPLE = 16
 RESULT_MARK = "VS_TRAINER_RESULT "
 IGNORE = -100
 
@@ -416,18 +420,6 @@ def run_workbench(spec: dict[str, Any], counter: TokenCounter) -> dict[str, Any]
     }
 
 
-def bf16_pad_multiple(device: str) -> int | None:
-    """Workbench's pad multiple in bf16 on this device, given to Trainer's bf16 side too
-    (None: pad to the longest row, as Workbench does on AMX CPUs; 16 elsewhere)."""
-    import torch
-
-    from workbench.engine.training.precision import Precision
-
-    cuda = device != "cpu" and torch.cuda.is_available()
-    multiple = Precision("bf16", torch.device("cuda" if cuda else "cpu")).pad_multiple
-    return None if multiple == 1 else multiple
-
-
 def run_trainer(spec: dict[str, Any], counter: TokenCounter) -> dict[str, Any]:
     import dataclasses
 
@@ -438,7 +430,7 @@ def run_trainer(spec: dict[str, Any], counter: TokenCounter) -> dict[str, Any]:
     side, case = spec["side"], spec["case"]
     bf16 = side == "trainer_grouped_bf16"
     grouped = side in GROUPED
-    pad_multiple = bf16_pad_multiple(spec["device"]) if bf16 else None
+    pad_multiple = BF16_PAD_MULTIPLE if bf16 else None
     tokenizer = transformers.AutoTokenizer.from_pretrained(spec["model"])
     train_set, dev_set, model, collator, score = _trainer_case(case, spec, tokenizer, pad_multiple)
 
