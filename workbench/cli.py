@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -949,22 +950,32 @@ class ProgressPrinter:
 
     # Off a terminal, reading and tokenising are a few lines: at these shares done.
     PROGRESS_STEPS = (0.0, 0.25, 0.5, 0.75, 1.0)
+    # A stage that ends sooner says nothing: a refusal stays one line, a small file quiet.
+    PROGRESS_AFTER_SECONDS = 1.0
 
-    def __init__(self, stream) -> None:
+    def __init__(self, stream, clock=time.monotonic, progress_after: float | None = None) -> None:
         self.stream = stream
         self.tty = stream.isatty()
+        self._clock = clock
+        self._after = self.PROGRESS_AFTER_SECONDS if progress_after is None else progress_after
         self._progress_shown: dict[tuple[str, str], int] = {}  # (stage, what) -> steps shown
+        self._progress_began: dict[tuple[str, str], float] = {}
 
     def _progress(self, event) -> None:
-        """Reading and tokenising: one line that updates on a terminal, else a few lines."""
+        """Reading and tokenising: one line that updates on a terminal, else a few lines;
+        nothing for a stage that ends within `progress_after` seconds."""
+        key = (event.stage, event.what)
+        began = self._progress_began.setdefault(key, self._clock())
+        if key not in self._progress_shown and self._clock() - began < self._after:
+            return
         if self.tty:
+            self._progress_shown.setdefault(key, 0)
             if event.done >= event.total:
                 self._line(event.message)
             else:
                 self.stream.write(f"\r{event.message}\x1b[K")
                 self.stream.flush()
             return
-        key = (event.stage, event.what)
         shown = self._progress_shown.get(key, 0)
         fraction = 1.0 if event.fraction is None else event.fraction
         reached = sum(1 for share in self.PROGRESS_STEPS if fraction >= share)

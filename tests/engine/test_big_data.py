@@ -239,7 +239,7 @@ def test_the_cli_prints_progress_as_a_few_lines_off_a_terminal():
     from workbench.cli import ProgressPrinter
 
     stream = io.StringIO()
-    printer = ProgressPrinter(stream)
+    printer = ProgressPrinter(stream, progress_after=0)
     for done in range(0, 101):
         printer(Progress("tokenise", "training data", done * 1000, 100_000, "rows"))
     lines = stream.getvalue().splitlines()
@@ -257,12 +257,37 @@ def test_the_cli_updates_one_line_on_a_terminal():
             return True
 
     stream = Terminal()
-    printer = ProgressPrinter(stream)
+    printer = ProgressPrinter(stream, progress_after=0)
     for done in (0, 50, 100):
         printer(Progress("read", "d.csv", done, 100, "bytes"))
     text = stream.getvalue()
     assert text.count("\n") == 1 and text.endswith("Reading d.csv (100 B)… 100 %\n")
     assert "\rReading d.csv (100 B)… 50 %\x1b[K" in text
+
+
+@pytest.mark.parametrize("tty", [False, True], ids=["lines", "terminal"])
+def test_the_cli_says_nothing_of_a_stage_that_ends_within_a_second(tty):
+    """A small file is quiet, and a refusal stays one line on stderr; a slow stage shows up
+    once it has taken a second, then to its end."""
+    from workbench.cli import ProgressPrinter
+
+    class Stream(io.StringIO):
+        def isatty(self) -> bool:
+            return tty
+
+    now = [0.0]
+    stream = Stream()
+    printer = ProgressPrinter(stream, clock=lambda: now[0])
+    for done in (0, 50, 100):
+        now[0] += 0.2
+        printer(Progress("read", "small.csv", done, 100, "bytes"))
+    assert stream.getvalue() == ""
+    for done in (0, 40, 80, 100):
+        printer(Progress("tokenise", "training data", done, 100, "rows"))
+        now[0] += 0.6
+    text = stream.getvalue()
+    assert "Tokenising training data… 40 / 100 rows" not in text  # 0.6 s in: still quiet
+    assert "80 / 100" in text and text.endswith("Tokenising training data… 100 / 100 rows\n")
 
 
 # ---- a file of several chunks: packed features, bounded bytes per token, progress ---------
