@@ -63,7 +63,7 @@ def test_a_run_that_fails_is_in_the_app_log_with_its_traceback(
 
 
 def test_an_unexpected_error_is_one_line_with_the_logs_place(tmp_path, cli, monkeypatch):
-    def broken_prepare(config):
+    def broken_prepare(config, on_event=None):
         raise KeyError("nobody expected this")
 
     monkeypatch.setattr(run_module, "prepare", broken_prepare)

@@ -206,7 +206,7 @@ def test_a_10_mb_cell_is_read_whole_and_quickly(tmp_path):
 def test_numbers_in_the_text_column_are_read_as_text(tmp_path, micro_model):
     rows = "".join(f"{i * 1.5},{'pos' if i % 2 else 'neg'}\n" for i in range(20))
     prepared = _prepared(tmp_path, _write("n.csv", "text,label\n" + rows)(tmp_path), micro_model)
-    texts = prepared.data.train["text"] + prepared.data.eval["text"]
+    texts = list(prepared.data.train["text"]) + list(prepared.data.eval["text"])
     assert all(isinstance(t, str) for t in texts) and "1.5" in texts
 
 
