@@ -80,7 +80,10 @@ def test_a_failed_run_shows_the_error_and_the_gui_stays_usable(qtbot, small_csv,
     window = make_window(qtbot, small_csv, fake, tmp_path)
     with qtbot.waitSignal(window.runner.sig_run_finished, timeout=10_000):
         qtbot.mouseClick(window.train_panel.train_button, Qt.MouseButton.LeftButton)
-    assert errors == [("Training failed", "RuntimeError: CUDA out of memory")]
+    [(title, message)] = errors
+    assert title == "Training failed"
+    # Then where the details are, when the run's log.txt or the app log exists.
+    assert message.split("\n\nDetails: ")[0] == "RuntimeError: CUDA out of memory"
     assert "CUDA out of memory" in window.train_panel.status_label.text()
     assert not window.playground_panel.is_ready() and window.export_panel.run_dir == ""
     fake.raise_at = None

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -99,10 +100,25 @@ def test_sigterm_stops_saves_and_exits_cleanly(tmp_path):
 def test_a_second_signal_aborts_at_once_and_leaves_nothing_half_written(tmp_path):
     child, run = _start(tmp_path)
     _wait_for_checkpoint(child, run)
+    lines: list[str] = []
+    stopping = threading.Event()
+
+    def read_stderr() -> None:
+        for line in child.stderr:
+            lines.append(line)
+            if "stopping the run after this step" in line:
+                stopping.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
     child.send_signal(signal.SIGINT)
-    time.sleep(0.05)  # the stop has begun: its checkpoint, evaluation or save is under way
+    # The second signal once the app has taken the first (two before its handler runs are
+    # one to Python): the stop has begun, its checkpoint, evaluation or save under way.
+    assert stopping.wait(60), "".join(lines)
     child.send_signal(signal.SIGINT)
-    out, err = child.communicate(timeout=60)
+    child.wait(timeout=60)
+    reader.join(timeout=10)
+    err = "".join(lines)
     assert child.returncode == 130, err
     assert "Traceback" not in err
     last = err.strip().splitlines()[-1]
